@@ -1,0 +1,105 @@
+"""Benchmark Gatys et al. optimization on the current device.
+
+Prints seconds per iteration (median over the timed iterations, after warm-up) and peak memory at
+256 and 512 px for L-BFGS and Adam in fp32 and bf16, then the total loss after 100 and 300
+iterations. Each configuration runs in its own process so that peak memory is its own.
+
+    .venv/bin/python bench/optimize.py                 # everything (about 25 min on 2 CPU cores)
+    .venv/bin/python bench/optimize.py --sizes 256 --loss-iterations 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTENT, STYLE = ROOT / "examples" / "tubingen.jpg", ROOT / "examples" / "starry_night.jpg"
+
+
+def child(args: argparse.Namespace) -> None:
+    """One configuration: time iterations, report peak memory and losses as JSON."""
+    import resource
+
+    import torch
+
+    from impasto.optimize import run_optimization
+    from impasto.runtime import resolve_device
+
+    device = resolve_device(args.device)
+    stamps: list[float] = []
+
+    def on_iteration(i: int, image: torch.Tensor) -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        stamps.append(time.perf_counter())
+
+    result = run_optimization(CONTENT, STYLE, size=args.size, iterations=args.iterations,
+                              optimizer=args.optimizer, precision=args.precision, device=args.device,
+                              progress=False, callback=on_iteration)
+    steps = [b - a for a, b in zip(stamps[args.warmup:], stamps[args.warmup + 1:])]
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    history = result.history
+    print(json.dumps({
+        "s_per_iter": statistics.median(steps) if steps else None,
+        "peak_mib": peak,
+        "loss_100": history[100] if len(history) > 100 else None,
+        "loss_final": result.total_loss,
+        "width": result.width, "height": result.height,
+    }))
+
+
+def run_child(size: int, optimizer: str, precision: str, iterations: int, device: str, warmup: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", "--size", str(size), "--optimizer", optimizer,
+           "--precision", precision, "--iterations", str(iterations), "--device", device,
+           "--warmup", str(warmup)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, default=256, help=argparse.SUPPRESS)
+    parser.add_argument("--optimizer", default="lbfgs", help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
+    parser.add_argument("--iterations", type=int, default=12, help=argparse.SUPPRESS)
+    parser.add_argument("--warmup", type=int, default=2, help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--timed-iterations", type=int, default=10)
+    parser.add_argument("--loss-size", type=int, default=512)
+    parser.add_argument("--loss-iterations", type=int, default=300)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+
+    configs = [(o, p) for o in ("lbfgs", "adam") for p in ("fp32", "bf16")]
+    print(f"impasto optimize benchmark, device={args.device}, tubingen x starry_night")
+    print(f"{'size':>6} {'optimizer':>9} {'precision':>9} {'s/iter':>8} {'peak MiB':>9}")
+    for size in args.sizes:
+        for optimizer, precision in configs:
+            r = run_child(size, optimizer, precision, args.timed_iterations + args.warmup, args.device,
+                          args.warmup)
+            print(f"{r['width']}x{r['height']:<4} {optimizer:>7} {precision:>9} {r['s_per_iter']:8.3f} "
+                  f"{r['peak_mib']:9.0f}", flush=True)
+    print(f"\ntotal loss at {args.loss_size} px (from noise, default weights)")
+    print(f"{'optimizer':>9} {'precision':>9} {'after 100':>12} {f'after {args.loss_iterations}':>12} {'wall s':>8}")
+    for optimizer, precision in configs:
+        start = time.perf_counter()
+        r = run_child(args.loss_size, optimizer, precision, args.loss_iterations, args.device, 0)
+        loss_100 = f"{r['loss_100']:12.4g}" if r["loss_100"] is not None else f"{'-':>12}"
+        print(f"{optimizer:>9} {precision:>9} {loss_100} {r['loss_final']:12.4g} "
+              f"{time.perf_counter() - start:8.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

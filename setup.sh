@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up .venv with impasto and its test tools. Safe to run again: it only adds what is missing.
+# torch: an existing torch in .venv (e.g. your CUDA build) is kept; machines with an NVIDIA GPU get
+# PyPI's CUDA build; others get torch 2.13.0 (a CPU build where a local wheel or
+# TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu provides one).
+set -euo pipefail
+cd "$(dirname "$0")"
+python=${PYTHON:-python3}
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || { echo "setup: impasto needs Python >= 3.11 (set PYTHON=...)" >&2; exit 1; }
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check --progress-bar off)
+if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    "${pip[@]}" "torch>=2.2"
+  else
+    "${pip[@]}" "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
+  fi
+fi
+"${pip[@]}" -e ".[test]"
+echo "setup: ready (.venv/bin/impasto)" >&2

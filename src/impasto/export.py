@@ -1,0 +1,52 @@
+"""Export a style network to ONNX with dynamic batch, height and width."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from .errors import ImpastoError
+from .models import load_model
+
+
+class _Core(torch.nn.Module):
+    """The network without its Python-side padding: ONNX inputs must have sides divisible by 4
+    (the runners pad, as TransformerNet.forward does)."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net.transform(image)
+
+
+def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int = 17) -> Path:
+    output = Path(output)
+    if output.suffix != ".onnx":
+        raise ImpastoError(f"ONNX output '{output}' must end in .onnx")
+    if not output.parent.is_dir():
+        raise ImpastoError(f"output folder '{output.parent}' does not exist")
+    net, _ = load_model(model)
+    core = _Core(net.float().eval())
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    os.close(fd)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    try:
+        # The TorchScript exporter (no onnxscript needed) warns about its own deprecation and about
+        # tracing; tests check the dynamic-shape export against torch at several sizes.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(core, (torch.rand(1, 3, 64, 64),), tmp, input_names=["image"],
+                              output_names=["stylized"], dynamic_axes={"image": axes, "stylized": axes},
+                              opset_version=opset, dynamo=False)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return output

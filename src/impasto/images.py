@@ -1,0 +1,165 @@
+"""Image input and output: loading any photo safely as RGB, resizing, tensors, atomic saving."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImpastoError
+
+log = logging.getLogger("impasto")
+
+MIN_SIDE = 16
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+_SIXTEEN_BIT = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
+
+
+def load_image(source: str | os.PathLike | Image.Image, what: str = "image") -> Image.Image:
+    """Open `source` as an RGB image, or raise ImpastoError with a one-line reason.
+
+    EXIF orientation is applied; grayscale, palette, 16-bit and CMYK become RGB; transparency is
+    composited on white (and logged, since the user may not expect it).
+    """
+    if isinstance(source, Image.Image):
+        image, name = source, what
+    else:
+        path = Path(source)
+        name = f"{what} '{path}'"
+        if not path.exists():
+            raise ImpastoError(f"{name} does not exist")
+        if not path.is_file():
+            raise ImpastoError(f"{name} is not a file")
+        try:
+            with warnings.catch_warnings():
+                # Pillow only warns between 1x and 2x its pixel limit; a bomb is an error for us.
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(path)
+                image.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImpastoError(
+                f"{name} is too large to decode safely (over {Image.MAX_IMAGE_PIXELS} pixels)"
+            ) from None
+        except UnidentifiedImageError:
+            raise ImpastoError(f"{name} is not an image file Pillow can read") from None
+        except PermissionError:
+            raise ImpastoError(f"{name} cannot be read: permission denied") from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImpastoError(f"{name} is corrupt or truncated ({exc})") from None
+    image = ImageOps.exif_transpose(image)
+    if min(image.size) < MIN_SIDE:
+        raise ImpastoError(
+            f"{name} is {image.width}x{image.height}; images need at least {MIN_SIDE} px on each side"
+        )
+    return to_rgb(image, name)
+
+
+def to_rgb(image: Image.Image, name: str = "image") -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB."""
+    if image.mode in _SIXTEEN_BIT:
+        values = np.asarray(image, dtype=np.float64)
+        scale = 255.0 / 65535.0 if values.max(initial=0) > 255 else 1.0
+        image = Image.fromarray(np.clip(values * scale + 0.5, 0, 255).astype(np.uint8), "L")
+    elif image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        scale = 255.0 if values.max(initial=0) <= 1.0 else 1.0
+        image = Image.fromarray(np.clip(values * scale + 0.5, 0, 255).astype(np.uint8), "L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        if rgba.getextrema()[3][0] < 255:
+            log.warning("note: %s has transparency; composited on white", name)
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")
+
+
+def resize_long_side(image: Image.Image, long_side: int) -> Image.Image:
+    """Scale so the longer side is `long_side` pixels, keeping the aspect ratio."""
+    scale = long_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    if size == image.size:
+        return image
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> float tensor of shape (1, 3, H, W) in [0, 1]."""
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_image(tensor: torch.Tensor) -> Image.Image:
+    """Float tensor (1, 3, H, W) or (3, H, W) in [0, 1] -> RGB PIL image (values clamped)."""
+    tensor = tensor.detach().float().cpu().squeeze(0).clamp(0, 1)
+    array = (tensor.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(array, "RGB")
+
+
+# YIQ (NTSC): Y is luminance, I and Q carry the colour (Gatys et al. 2017 use it to keep colours).
+RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114],
+                           [0.595716, -0.274453, -0.321263],
+                           [0.211456, -0.522591, 0.311135]])
+YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)
+
+
+def rgb_to_yiq(image: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) RGB -> YIQ."""
+    return torch.einsum("ij,bjhw->bihw", RGB_TO_YIQ.to(image), image)
+
+
+def yiq_to_rgb(image: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,bjhw->bihw", YIQ_TO_RGB.to(image), image)
+
+
+def keep_colours(stylized: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    """The stylized image's luminance with the photo's chroma (I, Q), back in RGB, clamped."""
+    yiq = torch.cat([rgb_to_yiq(stylized)[:, :1], rgb_to_yiq(photo)[:, 1:]], dim=1)
+    return yiq_to_rgb(yiq).clamp(0, 1)
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Fail early, before any work, if `path` cannot be written as an image."""
+    path = Path(path)
+    if path.suffix.lower() not in SAVE_FORMATS:
+        raise ImpastoError(
+            f"output '{path}' must end in .png, .jpg or .jpeg (got '{path.suffix or 'no extension'}')"
+        )
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ImpastoError(f"output folder '{parent}' does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ImpastoError(f"output folder '{parent}' is not writable")
+    if path.is_dir():
+        raise ImpastoError(f"output '{path}' is a folder")
+    return path
+
+
+def save_image(image: Image.Image, path: str | os.PathLike) -> Path:
+    """Write PNG or JPEG (by extension) atomically: a temporary file in the same folder, then rename."""
+    path = check_output_path(path)
+    fmt = SAVE_FORMATS[path.suffix.lower()]
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            options = {"quality": 95} if fmt == "JPEG" else {}
+            image.save(handle, format=fmt, **options)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,34 @@
+"""Networks: the VGG loss network and its pretrained weights."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from ..errors import ImpastoError
+from .vgg import VGG, check_layers, deepest, layer_names
+from .weights import load_state_dict
+
+__all__ = ["VGG", "check_layers", "deepest", "layer_names", "load_vgg"]
+
+
+def load_vgg(layers: list[str], network: str = "vgg16", pooling: str = "max",
+             weights: str | os.PathLike | None = None) -> VGG:
+    """A pretrained VGG cut after the deepest of `layers`, frozen, in eval mode, on the CPU."""
+    if network not in ("vgg16", "vgg19"):
+        raise ImpastoError(f"unknown network {network!r}; choose vgg16 or vgg19")
+    check_layers(network, layers)
+    state, convention = load_state_dict(network, weights)
+    model = VGG(network, last=deepest(network, layers), pooling=pooling, convention=convention)
+    wanted = model.state_dict()
+    missing = [key for key in wanted if key not in state]
+    if missing:
+        raise ImpastoError(f"weights for {network} lack {missing[0].split('.')[0]} (is this a {network} file?)")
+    for key, value in wanted.items():
+        if state[key].shape != value.shape:
+            raise ImpastoError(
+                f"weights for {key} have shape {tuple(state[key].shape)}, {network} needs {tuple(value.shape)}"
+            )
+    model.load_state_dict({key: state[key] for key in wanted})
+    return model

@@ -1,0 +1,119 @@
+"""The VGG loss network (Simonyan & Zisserman 2015), conv part only, with the papers' layer names.
+
+Layers are named as in Gatys et al. and Johnson et al.: conv1_1, relu1_1, conv1_2, ..., pool1, ...
+The network is cut after the deepest layer a run asks for, so shallow runs cost less.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ImpastoError
+
+# Output channels per block; "M" closes a block with pooling.
+CONFIGS = {
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+              512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}
+
+# How the weights expect their input. caffe: BGR, 0..255, ImageNet mean subtracted (the original
+# VGG release). torch: RGB, 0..1, normalised by ImageNet mean and std (torchvision's weights).
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+TORCH_MEAN = (0.485, 0.456, 0.406)
+TORCH_STD = (0.229, 0.224, 0.225)
+
+
+def _layer_plan(network: str) -> list[tuple[str, int, int]]:
+    """(name, in_channels, out_channels) for every layer of `network`, in order."""
+    plan, block, conv, channels = [], 1, 1, 3
+    for item in CONFIGS[network]:
+        if item == "M":
+            plan.append((f"pool{block}", channels, channels))
+            block, conv = block + 1, 1
+        else:
+            plan += [(f"conv{block}_{conv}", channels, item), (f"relu{block}_{conv}", item, item)]
+            channels, conv = item, conv + 1
+    return plan
+
+
+def layer_names(network: str) -> list[str]:
+    """All layer names of `network`, in order."""
+    return [name for name, _, _ in _layer_plan(network)]
+
+
+def conv_names(network: str) -> list[str]:
+    return [name for name in layer_names(network) if name.startswith("conv")]
+
+
+def check_layers(network: str, layers: list[str]) -> None:
+    known = layer_names(network)
+    unknown = [name for name in layers if name not in known]
+    if unknown:
+        raise ImpastoError(
+            f"unknown layer {', '.join(map(repr, unknown))} for {network}; "
+            f"choose from {known[0]} ... {known[-1]} (e.g. relu4_2)"
+        )
+
+
+class VGG(nn.Module):
+    """VGG conv layers up to `last`, returning the feature maps of the layers asked for."""
+
+    def __init__(self, network: str = "vgg16", last: str = "relu5_1", pooling: str = "max",
+                 convention: str = "caffe"):
+        super().__init__()
+        check_layers(network, [last])
+        if pooling not in ("max", "avg"):
+            raise ImpastoError(f"pooling must be 'max' or 'avg', not {pooling!r}")
+        if convention not in ("caffe", "torch"):
+            raise ImpastoError(f"unknown input convention {convention!r}")
+        self.network, self.convention = network, convention
+        for name, in_channels, out_channels in _layer_plan(network):
+            if name.startswith("conv"):
+                self.add_module(name, nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1))
+            elif name.startswith("relu"):
+                self.add_module(name, nn.ReLU())
+            else:
+                # Gatys et al.: average pooling gives slightly more appealing synthesis.
+                self.add_module(name, nn.AvgPool2d(2, 2) if pooling == "avg" else nn.MaxPool2d(2, 2))
+            if name == last:
+                break
+        self.requires_grad_(False)
+        self.eval()
+
+    def preprocess(self, image: torch.Tensor) -> torch.Tensor:
+        """RGB in [0, 1] -> the input convention the weights were trained with."""
+        if self.convention == "caffe":
+            mean = image.new_tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+            return image.flip(1) * 255.0 - mean
+        mean = image.new_tensor(TORCH_MEAN).view(1, 3, 1, 1)
+        std = image.new_tensor(TORCH_STD).view(1, 3, 1, 1)
+        return (image - mean) / std
+
+    def forward(self, image: torch.Tensor, layers: list[str] | tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """Feature maps {layer: (B, C, H, W)} for an RGB batch in [0, 1]; stops at the deepest layer."""
+        wanted = set(layers)
+        missing = wanted - set(self._modules)
+        if missing:
+            raise ImpastoError(f"layers {sorted(missing)} lie beyond this network's cut")
+        # Pre-process in fp32 (0..255 in bf16 would round to whole levels), then run in the
+        # network's own dtype and layout.
+        weight = next(self.parameters())
+        x = self.preprocess(image.float()).to(weight.dtype)
+        if weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous():
+            x = x.contiguous(memory_format=torch.channels_last)
+        features = {}
+        for name, module in self._modules.items():
+            x = module(x)
+            if name in wanted:
+                features[name] = x
+                if len(features) == len(wanted):
+                    break
+        return features
+
+
+def deepest(network: str, layers: list[str]) -> str:
+    """The deepest of `layers`: where the network can be cut."""
+    order = layer_names(network)
+    return max(layers, key=order.index)

@@ -1,0 +1,359 @@
+"""Training a feed-forward style network (Johnson, Alahi & Fei-Fei, ECCV 2016).
+
+min_W  E_x [ lambda_c l_feat^relu2_2(f_W(x), x) + lambda_s sum_j l_style^j(f_W(x), y_s) + lambda_TV l_TV(f_W(x)) ]
+
+over random crops x of a photo collection, with the fixed VGG16 loss network. Runs on one device or
+under `torchrun` (DistributedDataParallel: each process takes its shard of every global batch).
+Checkpoints hold the model, optimizer, RNG state and position in the data, so --resume continues
+exactly where the last checkpoint left off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.distributed as dist
+from PIL import Image
+from tqdm.auto import tqdm
+
+from . import losses
+from .errors import ImpastoError
+from .images import load_image, resize_long_side, to_tensor
+from .models import save_model
+from .networks import load_vgg
+from .networks.transformer import TransformerNet
+from .runtime import prepare, resolve_device, resolve_precision
+
+log = logging.getLogger("impasto")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
+
+
+@dataclass
+class TrainConfig:
+    """Every option of `impasto train`, with its default (Johnson et al.'s recipe)."""
+
+    iterations: int = 40000
+    epochs: float | None = None         # if set, overrides iterations
+    batch_size: int = 4                 # the global batch, split across processes
+    image_size: int = 256               # random square crops of this size
+    style_size: int = 256               # long side of the style image
+    lr: float = 1e-3
+    content_weight: float = 1.0         # lambda_c
+    style_weight: float = 5.0           # lambda_s
+    tv_weight: float = 1e-6             # lambda_TV (Johnson: 1e-6 .. 1e-4)
+    content_layers: tuple[str, ...] = ("relu2_2",)
+    style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+    width: float = 1.0                  # channel multiplier of the transformation network
+    norm: str = "instance"              # instance | batch
+    upsample: str = "nearest"           # nearest (+conv) | deconv
+    seed: int = 0
+    checkpoint_every: int = 500
+    network: str = "vgg16"
+    weights: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    progress: bool = True
+
+    def validate(self) -> None:
+        for name in ("iterations", "batch_size", "image_size", "style_size", "checkpoint_every"):
+            if getattr(self, name) < (0 if name == "iterations" else 1):
+                raise ImpastoError(f"--{name.replace('_', '-')} must be positive")
+        for name in ("lr", "content_weight", "style_weight", "tv_weight"):
+            value = getattr(self, name)
+            if not value >= 0 or value == math.inf:
+                raise ImpastoError(f"--{name.replace('_', '-')} must be a number >= 0")
+        if self.image_size < 16 or self.image_size % 4:
+            raise ImpastoError("--image-size must be a multiple of 4 and at least 16")
+        if self.epochs is not None and self.epochs <= 0:
+            raise ImpastoError("--epochs must be positive")
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+class PhotoFolder:
+    """Every image under a folder (recursively). Unreadable files are skipped and counted."""
+
+    def __init__(self, root: str | os.PathLike):
+        root = Path(root)
+        if not root.is_dir():
+            raise ImpastoError(f"training folder '{root}' does not exist")
+        candidates = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+        self.paths, self.skipped = [], 0
+        for path in candidates:
+            try:
+                with Image.open(path) as image:
+                    image.verify()  # header and structure, without decoding every pixel
+                self.paths.append(path)
+            except Exception:  # noqa: BLE001 - any unreadable file is skipped, not fatal
+                self.skipped += 1
+        if not self.paths:
+            raise ImpastoError(f"no readable images under '{root}' ({self.skipped} files skipped)")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def crop(self, index: int, size: int, generator: torch.Generator) -> torch.Tensor:
+        """A random size x size crop after scaling the short side to `size`; (3, size, size) in 0..1."""
+        try:
+            image = load_image(self.paths[index], "training image")
+        except ImpastoError:
+            image = Image.new("RGB", (size, size), (127, 127, 127))  # decoded badly after verify()
+        scale = size / min(image.size)
+        image = image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))),
+                             Image.Resampling.BILINEAR)
+        left = int(torch.randint(0, image.width - size + 1, (1,), generator=generator))
+        top = int(torch.randint(0, image.height - size + 1, (1,), generator=generator))
+        return to_tensor(image.crop((left, top, left + size, top + size)))[0]
+
+
+def batch_indices(step: int, batch_size: int, count: int, seed: int) -> list[tuple[int, int]]:
+    """(epoch, image index) of each sample in global batch `step`: a fresh permutation each epoch.
+    A pure function of the step, so resuming needs nothing but the step number."""
+    out = []
+    for position in range(step * batch_size, (step + 1) * batch_size):
+        epoch, offset = divmod(position, count)
+        order = torch.randperm(count, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+        out.append((epoch, int(order[offset])))
+    return out
+
+
+def load_batch(data: PhotoFolder, samples: Sequence[tuple[int, int]], size: int, seed: int) -> torch.Tensor:
+    crops = []
+    for epoch, index in samples:
+        generator = torch.Generator().manual_seed(((seed * 1_000_003 + epoch) * 1_000_033 + index) % 2**63)
+        crops.append(data.crop(index, size, generator))
+    return torch.stack(crops)
+
+
+# --- the objective ------------------------------------------------------------------------------
+
+@dataclass
+class PerceptualObjective:
+    """Johnson et al.'s joint objective for one style, with the fixed loss network."""
+
+    vgg: torch.nn.Module
+    style_grams: dict[str, torch.Tensor]
+    content_layers: tuple[str, ...]
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+
+    @classmethod
+    def for_style(cls, style: Image.Image, config: TrainConfig, device: torch.device,
+                  dtype: torch.dtype) -> "PerceptualObjective":
+        layers = list(config.content_layers) + list(config.style_layers)
+        vgg = prepare(load_vgg(layers, config.network, "max", config.weights), device, dtype)
+        with torch.no_grad():
+            features = vgg(to_tensor(resize_long_side(style, config.style_size)).to(device),
+                           list(config.style_layers))
+        grams = {layer: losses.normalised_gram(features[layer]) for layer in config.style_layers}
+        return cls(vgg, grams, tuple(config.content_layers), config.content_weight,
+                   config.style_weight, config.tv_weight)
+
+    def __call__(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        layers = list(self.content_layers) + list(self.style_grams)
+        with torch.no_grad():
+            targets = self.vgg(content, list(self.content_layers))
+        features = self.vgg(output, layers)
+        content_term = sum(losses.feature_reconstruction_loss(features[l], targets[l])
+                           for l in self.content_layers)
+        style_term = sum(losses.style_reconstruction_loss(features[l], g) for l, g in self.style_grams.items())
+        tv_term = losses.total_variation(output)
+        total = self.content_weight * content_term + self.style_weight * style_term + self.tv_weight * tv_term
+        return {"content": content_term, "style": style_term, "tv": tv_term, "total": total}
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+def checkpoint_path(output: Path) -> Path:
+    return output.with_suffix(".ckpt")
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)  # a kill mid-write leaves the previous checkpoint intact
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- training -----------------------------------------------------------------------------------
+
+@dataclass
+class TrainResult:
+    output: Path
+    iterations: int
+    seconds: float
+    final_losses: dict[str, float]
+    skipped_files: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    net: TransformerNet | None = None   # the trained network (every process has its own copy)
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises torch.distributed when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    return (dist.get_rank(), dist.get_world_size()) if world > 1 else (0, 1)
+
+
+def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, output: str | os.PathLike,
+          config: TrainConfig | None = None, resume: bool | str | os.PathLike = False,
+          **options) -> TrainResult:
+    """Train a TransformerNet for `style` on the photos under `data`; write the model to `output`."""
+    config = dataclasses.replace(config or TrainConfig(), **options)
+    config.validate()
+    output = Path(output)
+    if output.suffix != ".safetensors":
+        output = output.with_suffix(output.suffix + ".safetensors") if output.suffix else output.with_suffix(".safetensors")
+    if not output.parent.is_dir():
+        raise ImpastoError(f"output folder '{output.parent}' does not exist")
+    rank, world = _distributed()
+    if config.batch_size % world:
+        raise ImpastoError(f"--batch-size {config.batch_size} does not split over {world} processes")
+    device = resolve_device(config.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    dtype = resolve_precision(config.precision, device)
+
+    style_image = load_image(style, "style image")
+    photos = PhotoFolder(data)
+    if photos.skipped and rank == 0:
+        log.warning("note: skipped %d unreadable files under '%s'", photos.skipped, data)
+    iterations = config.iterations
+    if config.epochs is not None:
+        iterations = math.ceil(config.epochs * len(photos) / config.batch_size)
+
+    objective = PerceptualObjective.for_style(style_image, config, device, dtype)
+    torch.manual_seed(config.seed)
+    net = TransformerNet(config.width, config.norm, config.upsample).to(device)
+    if dtype == torch.bfloat16 or device.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    start, history, elapsed = 0, [], 0.0
+
+    ckpt = Path(resume) if isinstance(resume, (str, os.PathLike)) else checkpoint_path(output)
+    if resume:
+        if not ckpt.is_file():
+            raise ImpastoError(f"no checkpoint to resume from at '{ckpt}'")
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if state["config"] != _comparable(config):
+            raise ImpastoError(f"checkpoint '{ckpt}' was made with other training options; "
+                               "resume with the same options")
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        start, history, elapsed = state["iteration"], state["history"], state["seconds"]
+        if rank == 0:
+            log.info("resuming from '%s' at iteration %d", ckpt, start)
+
+    model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
+    model.train()
+    began = time.perf_counter() - elapsed
+    bar = tqdm(total=iterations, initial=start, desc="train", unit="it",
+               disable=not config.progress or rank != 0)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
+    try:
+        for step in range(start, iterations):
+            samples = batch_indices(step, config.batch_size, len(photos), config.seed)[rank::world]
+            batch = load_batch(photos, samples, config.image_size, config.seed).to(device)
+            if dtype == torch.bfloat16 or device.type == "cuda":
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                stylized = model(batch)
+            terms = objective(stylized.float(), batch)
+            optimizer.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            optimizer.step()
+            history.append({k: float(v.detach()) for k, v in terms.items()})
+            bar.update(1)
+            bar.set_postfix(content=f"{history[-1]['content']:.3g}", style=f"{history[-1]['style']:.3g}",
+                            total=f"{history[-1]['total']:.4g}", refresh=False)
+            done = step + 1
+            if rank == 0 and (done % config.checkpoint_every == 0 or done == iterations):
+                _save_checkpoint(ckpt, {
+                    "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                    "rng": torch.get_rng_state(), "iteration": done, "history": history,
+                    "seconds": time.perf_counter() - began, "config": _comparable(config)})
+    finally:
+        bar.close()
+
+    seconds = time.perf_counter() - began
+    tail = history[-100:] or [{"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0}]
+    final = {key: sum(h[key] for h in tail) / len(tail) for key in tail[0]}
+    if rank == 0:
+        metadata = {
+            "style_name": Path(style).stem if not isinstance(style, Image.Image) else "image",
+            "style_sha256": _image_sha256(style_image),
+            "train_args": json.dumps(dataclasses.asdict(config)),
+            "iterations": str(iterations), "seconds": f"{seconds:.1f}",
+            "final_losses": json.dumps(final), "data_images": str(len(photos)),
+        }
+        save_model(net, output, metadata)
+        plot_losses(history, output.with_suffix(".loss.png"), config, title=f"{output.stem}: training loss")
+    if world > 1:
+        dist.barrier()
+    return TrainResult(output, iterations, seconds, final, photos.skipped, history, net)
+
+
+def _comparable(config: TrainConfig) -> dict:
+    """Options that must match for a resumed run to be the same run (the length may change)."""
+    data = dataclasses.asdict(config)
+    for key in ("device", "progress", "checkpoint_every", "iterations", "epochs"):
+        data.pop(key)
+    return data
+
+
+def _image_sha256(image: Image.Image) -> str:
+    return hashlib.sha256(image.tobytes()).hexdigest()
+
+
+def plot_losses(history: list[dict[str, float]], path: Path, config: TrainConfig, title: str = "") -> None:
+    """The loss curve (log scale, with a moving average) beside the model."""
+    if not history:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    steps = range(1, len(history) + 1)
+    window = max(1, len(history) // 50)
+    weights = {"total": 1.0, "content": config.content_weight, "style": config.style_weight}
+    for key, colour in (("total", "black"), ("content", "tab:blue"), ("style", "tab:red")):
+        values = [weights[key] * h[key] for h in history]
+        smooth = [sum(values[max(0, i - window + 1): i + 1]) / len(values[max(0, i - window + 1): i + 1])
+                  for i in range(len(values))]
+        ax.plot(steps, values, color=colour, alpha=0.2, linewidth=0.8)
+        ax.plot(steps, smooth, color=colour, label=key)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("weighted loss")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)

@@ -1,0 +1,89 @@
+"""The paper's formulas on small hand-made tensors, and their gradients against the paper's."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from impasto import losses
+
+
+def test_gram_matrix_is_f_f_transpose():
+    f = torch.tensor([[1.0, 2.0], [3.0, 4.0], [0.0, -1.0]]).reshape(1, 3, 1, 2)  # N=3 maps, M=2
+    expected = torch.tensor([[5.0, 11.0, -2.0], [11.0, 25.0, -4.0], [-2.0, -4.0, 1.0]])
+    assert torch.equal(losses.gram_matrix(f)[0], expected)
+
+
+def test_gram_matrix_same_for_channels_last():
+    f = torch.randn(2, 5, 4, 3)
+    assert torch.allclose(losses.gram_matrix(f.contiguous(memory_format=torch.channels_last)),
+                          losses.gram_matrix(f), atol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 5), st.integers(1, 5))
+def test_gram_matrix_symmetric_and_matches_einsum(n, h, w):
+    f = torch.randn(1, n, h, w, dtype=torch.float64)
+    g = losses.gram_matrix(f)[0].double()
+    flat = f.reshape(n, h * w).float().double()
+    assert torch.allclose(g, torch.einsum("ik,jk->ij", flat, flat), atol=1e-4)
+    assert torch.allclose(g, g.T)
+
+
+def test_content_loss_is_half_squared_error():
+    f = torch.tensor([1.0, 2.0, 3.0]).reshape(1, 3, 1, 1)
+    p = torch.tensor([0.0, 2.0, 1.0]).reshape(1, 3, 1, 1)
+    assert losses.content_loss(f, p).item() == 0.5 * (1 + 0 + 4)
+    assert losses.normalised_content_loss(f, p).item() == pytest.approx(0.5 * 5 / 3)
+
+
+def test_style_layer_loss_formula():
+    g = torch.tensor([[2.0, 1.0], [1.0, 3.0]])
+    a = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
+    n, m = 2, 5
+    # sum (G - A)^2 = 1 + 0 + 1 + 4 = 6
+    assert abs(losses.style_layer_loss(g, a, n, m).item() - 6 / (4 * n**2 * m**2)) < 1e-9
+
+
+def test_style_loss_weights_layers():
+    f1, f2 = torch.randn(1, 3, 2, 2), torch.randn(1, 4, 2, 1)
+    a1, a2 = torch.randn(1, 3, 3), torch.randn(1, 4, 4)
+    e1 = losses.style_layer_loss(losses.gram_matrix(f1), a1, 3, 4)
+    e2 = losses.style_layer_loss(losses.gram_matrix(f2), a2, 4, 2)
+    total = losses.style_loss({"a": f1, "b": f2}, {"a": a1, "b": a2}, {"a": 0.25, "b": 0.75})
+    assert torch.allclose(total, 0.25 * e1 + 0.75 * e2)
+
+
+def test_style_layer_gradient_matches_paper():
+    """dE_l/dF_ij = 1/(N^2 M^2) ((F^T (G - A))^T)_ij where F > 0 (Gatys et al. Eq. 6)."""
+    torch.manual_seed(0)
+    n, h, w = 4, 3, 5
+    m = h * w
+    raw = torch.randn(1, n, h, w, dtype=torch.float64)
+    f = torch.relu(raw).requires_grad_(True)   # features after a ReLU
+    a = losses.gram_matrix(torch.relu(torch.randn(1, n, h, w))).double()
+    loss = losses.style_layer_loss(losses.gram_matrix(f).double(), a, n, m)
+    loss.backward()
+    flat = f.detach().reshape(n, m).float().double()
+    g = flat @ flat.T
+    analytic = ((flat.T @ (g - a[0])).T / (n**2 * m**2)).reshape(1, n, h, w)
+    positive = f.detach() > 0
+    assert torch.allclose(f.grad[positive], analytic[positive], rtol=1e-4, atol=1e-9)
+
+
+def test_content_gradient_matches_paper():
+    """dL_content/dF = F - P where F > 0 (Gatys et al. Eq. 2)."""
+    torch.manual_seed(1)
+    f = torch.relu(torch.randn(1, 3, 4, 4)).requires_grad_(True)
+    p = torch.relu(torch.randn(1, 3, 4, 4))
+    losses.content_loss(f, p).backward()
+    positive = f.detach() > 0
+    assert torch.allclose(f.grad[positive], (f.detach() - p)[positive])
+
+
+def test_tv_loss_zero_on_flat_and_positive_on_edges():
+    assert losses.tv_loss(torch.full((1, 3, 8, 8), 0.3)).item() == 0
+    stripes = torch.zeros(1, 1, 4, 4)
+    stripes[..., ::2] = 1.0
+    # every horizontal neighbour differs by 1, no vertical one does
+    assert losses.tv_loss(stripes).item() == 1.0

@@ -1,0 +1,116 @@
+"""Applying a style network: any size, batches, colour preservation, ONNX export and runtime."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from impasto import stylize
+from impasto.cli import main
+from impasto.errors import ImpastoError
+from impasto.export import export_onnx
+from impasto.images import rgb_to_yiq, to_tensor
+from impasto.models import save_model
+from impasto.networks.transformer import TransformerNet
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    torch.manual_seed(0)
+    net = TransformerNet(width=0.25)
+    with torch.no_grad():  # non-trivial norm parameters, as after training
+        for module in net.modules():
+            if isinstance(module, torch.nn.InstanceNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2) if module.bias.requires_grad else None
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    return save_model(net, path, {"style_name": "tiny"})
+
+
+@pytest.fixture()
+def photo(tmp_path):
+    rng = np.random.default_rng(0)
+    image = Image.fromarray((rng.random((37, 51, 3)) * 255).astype(np.uint8))
+    image.save(tmp_path / "odd.png")
+    return tmp_path / "odd.png"
+
+
+def test_output_has_input_size(model_path, photo):
+    assert stylize(photo, model_path).size == (51, 37)
+    assert stylize(photo, model_path, size=80).size == (80, 58)
+
+
+def test_preserve_color_keeps_photo_chroma(model_path, content_path):
+    photo = content_path  # a real photo: its colours stay in gamut under a new luminance
+    plain = stylize(photo, model_path, precision="fp32")
+    kept = stylize(photo, model_path, precision="fp32", preserve_color="luminance")
+    chroma = lambda im: rgb_to_yiq(to_tensor(im))[:, 1:]  # noqa: E731
+    assert (chroma(kept) - chroma(Image.open(photo))).abs().mean() < 0.005
+    assert (chroma(plain) - chroma(Image.open(photo))).abs().mean() > 0.02
+    luma = lambda im: rgb_to_yiq(to_tensor(im))[:, :1]  # noqa: E731
+    assert (luma(kept) - luma(plain)).abs().mean() < 0.02
+
+
+def test_bf16_close_to_fp32(model_path, photo):
+    fp32 = np.asarray(stylize(photo, model_path, precision="fp32"), dtype=float)
+    bf16 = np.asarray(stylize(photo, model_path, precision="bf16"), dtype=float)
+    assert np.abs(fp32 - bf16).mean() / 255 < 0.01
+
+
+def test_batch_folder_and_glob_with_json(tmp_path, model_path, photo, capsys):
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    Image.open(photo).save(folder / "a.png")
+    Image.open(photo).resize((20, 30)).save(folder / "sub" / "b.jpg")
+    code = main(["stylize", str(folder), str(tmp_path / "*.png"), "--model", str(model_path),
+                 "-o", str(tmp_path / "out"), "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert set(summary) == {"outputs", "ms_per_image"} and summary["ms_per_image"] > 0
+    assert [p.split("/")[-1] for p in summary["outputs"]] == ["a.png", "b.png", "odd.png"]
+    assert Image.open(tmp_path / "out" / "b.png").size == (20, 30)
+
+
+def test_onnx_export_matches_torch(tmp_path, model_path, photo):
+    onnx_path = export_onnx(model_path, tmp_path / "m.onnx")
+    torch_out = np.asarray(stylize(photo, model_path, precision="fp32"), dtype=float)
+    onnx_out = np.asarray(stylize(photo, onnx_path, runtime="onnx"), dtype=float)
+    assert onnx_out.shape == torch_out.shape
+    # compare the raw network outputs too, at two sizes (dynamic height and width)
+    import onnxruntime as ort
+    from impasto.models import load_model
+    net = load_model(model_path)[0]
+    session = ort.InferenceSession(str(onnx_path))
+    for shape in [(1, 3, 64, 96), (2, 3, 40, 28)]:
+        x = torch.rand(shape)
+        with torch.no_grad():
+            expected = net(x).numpy()
+        got = session.run(None, {"image": x.numpy()})[0]
+        assert np.abs(got - expected).max() < 1e-3
+    assert np.abs(onnx_out - torch_out).max() <= 1.0  # uint8 rounding at most
+
+
+def test_cli_export_and_onnx_runtime(tmp_path, model_path, photo, capsys):
+    assert main(["export", str(model_path), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    assert main(["stylize", str(photo), "--model", str(tmp_path / "m.onnx"), "--runtime", "onnx",
+                 "-o", str(tmp_path / "o.jpg")]) == 0
+    assert Image.open(tmp_path / "o.jpg").size == (51, 37)
+
+
+@pytest.mark.parametrize("model, message", [("no_such_style", "no model file or model named"),
+                                            ("garbage", "not a readable model file")])
+def test_bad_models(tmp_path, photo, model, message):
+    if model == "garbage":
+        (tmp_path / "garbage.safetensors").write_bytes(b"junk")
+        model = str(tmp_path / "garbage.safetensors")
+    with pytest.raises(ImpastoError, match=message):
+        stylize(photo, model)
+
+
+def test_bad_input_writes_nothing(tmp_path, model_path, capsys):
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    code = main(["stylize", str(tmp_path / "bad.jpg"), "--model", str(model_path), "-o", str(tmp_path / "o.png")])
+    assert code == 1 and not (tmp_path / "o.png").exists()
+    assert capsys.readouterr().err.strip().startswith("impasto: error:")

@@ -1,0 +1,115 @@
+"""Training at tiny size: files it writes, exact resume (also after SIGKILL), and DDP on CPU."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from impasto.models import list_models, load_model, read_metadata
+from impasto.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(image_size=32, batch_size=2, width=0.25, precision="fp32", device="cpu", progress=False)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    (folder / "nested").mkdir()
+    source = Image.open(ROOT / "examples" / "tubingen.jpg").convert("RGB")
+    for i in range(5):
+        crop = source.crop((i * 100, i * 50, i * 100 + 400, i * 50 + 300)).resize((64, 48))
+        crop.save(folder / ("nested" if i % 2 else ".") / f"photo{i}.jpg")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def _weights(path):
+    return load_model(path)[0].state_dict()
+
+
+def test_train_writes_model_with_metadata_and_curve(tmp_path, photos, style_path):
+    result = train(style_path, photos, tmp_path / "m.safetensors", iterations=4, **TINY)
+    assert result.skipped_files == 2 and result.iterations == 4
+    meta = read_metadata(tmp_path / "m.safetensors")
+    assert meta["style_name"] == "style" and len(meta["style_sha256"]) == 64
+    assert meta["width"] == "0.25" and meta["norm"] == "instance"
+    assert json.loads(meta["train_args"])["image_size"] == 32
+    assert set(json.loads(meta["final_losses"])) == {"content", "style", "tv", "total"}
+    assert Image.open(tmp_path / "m.loss.png").format == "PNG"
+
+
+def test_resume_reaches_the_same_weights(tmp_path, photos, style_path):
+    straight = train(style_path, photos, tmp_path / "a.safetensors", iterations=6, checkpoint_every=3, **TINY)
+    train(style_path, photos, tmp_path / "b.safetensors", iterations=3, checkpoint_every=3, **TINY)
+    resumed = train(style_path, photos, tmp_path / "b.safetensors", iterations=6, checkpoint_every=3,
+                    resume=True, **TINY)
+    a, b = _weights(tmp_path / "a.safetensors"), _weights(tmp_path / "b.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [h["total"] for h in straight.history] == [h["total"] for h in resumed.history]
+
+
+def test_resume_after_sigkill(tmp_path, photos, style_path):
+    """Kill -9 mid-run; resuming loses at most the work since the last checkpoint and ends where an
+    uninterrupted run ends."""
+    args = ["train", "--style", str(style_path), "--data", str(photos), "--image-size", "32",
+            "--batch-size", "2", "--width", "0.25", "--precision", "fp32", "--device", "cpu",
+            "--checkpoint-every", "2", "--quiet"]
+    killed = tmp_path / "killed.safetensors"
+    proc = subprocess.Popen([sys.executable, "-m", "impasto.cli", *args, "--iterations", "400",
+                             "-o", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = killed.with_suffix(".ckpt")
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists() and torch.load(ckpt, weights_only=False)["iteration"] >= 4:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = torch.load(ckpt, weights_only=False)["iteration"]
+    assert 4 <= done < 400
+    target = done + 3
+    from impasto.cli import main
+    assert main([*args, "--iterations", str(target), "-o", str(killed), "--resume"]) == 0
+    reference = train(style_path, photos, tmp_path / "ref.safetensors", iterations=target, **TINY)
+    a, b = _weights(killed), reference.net.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_other_options(tmp_path, photos, style_path):
+    train(style_path, photos, tmp_path / "c.safetensors", iterations=2, **TINY)
+    from impasto.errors import ImpastoError
+    with pytest.raises(ImpastoError, match="other training options"):
+        train(style_path, photos, tmp_path / "c.safetensors", iterations=4, resume=True,
+              **{**TINY, "lr": 0.5})
+
+
+def test_ddp_two_processes_match_single_process(tmp_path, photos, style_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           str(ROOT / "tests" / "ddp_worker.py"), str(photos), str(style_path), str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rank0 = torch.load(tmp_path / "rank0.pt")
+    rank1 = torch.load(tmp_path / "rank1.pt")
+    single = train(style_path, photos, tmp_path / "single.safetensors", iterations=3, batch_size=4,
+                   image_size=32, width=0.25, precision="fp32", device="cpu", progress=False).net.state_dict()
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+        assert torch.allclose(rank0[key], single[key], atol=1e-5, rtol=1e-4), key
+
+
+def test_models_lists_user_models(tmp_path, photos, style_path, monkeypatch):
+    monkeypatch.setenv("IMPASTO_MODELS", str(tmp_path))
+    train(style_path, photos, tmp_path / "mine.safetensors", iterations=1, **TINY)
+    names = {(m["name"], m["source"]) for m in list_models()}
+    assert ("mine", "user") in names
+    assert load_model("mine")[1]["style_name"] == "style"
