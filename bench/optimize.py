@@ -4,7 +4,7 @@ Prints seconds per iteration (median over the timed iterations, after warm-up) a
 256 and 512 px for L-BFGS and Adam in fp32 and bf16, then the total loss after 100 and 300
 iterations. Each configuration runs in its own process so that peak memory is its own.
 
-    .venv/bin/python bench/optimize.py                 # everything (about 25 min on 2 CPU cores)
+    .venv/bin/python bench/optimize.py                 # everything (about 12 min on 2 CPU cores)
     .venv/bin/python bench/optimize.py --sizes 256 --loss-iterations 100
 """
 
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--timed-iterations", type=int, default=10)
-    parser.add_argument("--loss-size", type=int, default=512)
+    parser.add_argument("--loss-size", type=int, default=256)
     parser.add_argument("--loss-iterations", type=int, default=300)
     args = parser.parse_args()
     if args.child:

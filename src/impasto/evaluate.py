@@ -12,13 +12,13 @@ import dataclasses
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
 from .errors import ImpastoError
+from .files import atomic_path
 from .images import load_image, resize_long_side, to_tensor
 from .models import load_model
 from . import losses
@@ -40,7 +40,8 @@ def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequenc
             raise ImpastoError(f"output folder '{csv_path.parent}' does not exist")
     net, meta = load_model(model)
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    trained = {k: v for k, v in json.loads(meta.get("train_args", "{}")).items() if k in known}
+    trained = {k: v for k, v in json.loads(meta.get("train_args", "{}")).items()
+               if k in known and k not in ("device", "precision", "progress")}
     for key in ("content_layers", "style_layers"):
         if key in trained:
             trained[key] = tuple(trained[key])
@@ -79,10 +80,8 @@ def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequenc
         writer = csv.DictWriter(buffer, fieldnames=["image"] + columns)
         writer.writeheader()
         writer.writerows(rows)
-        fd, tmp = tempfile.mkstemp(dir=csv_path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(buffer.getvalue())
-        os.replace(tmp, csv_path)
+        with atomic_path(csv_path) as tmp:
+            tmp.write_text(buffer.getvalue())
     return rows
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
 from .errors import ImpastoError
+from .files import atomic_path
 from .models import load_model
 
 
@@ -33,20 +33,13 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
         raise ImpastoError(f"output folder '{output.parent}' does not exist")
     net, _ = load_model(model)
     core = _Core(net.float().eval())
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    os.close(fd)
     axes = {0: "batch", 2: "height", 3: "width"}
-    try:
+    with atomic_path(output) as tmp:
         # The TorchScript exporter (no onnxscript needed) warns about its own deprecation and about
         # tracing; tests check the dynamic-shape export against torch at several sizes.
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(core, (torch.rand(1, 3, 64, 64),), tmp, input_names=["image"],
+            torch.onnx.export(core, (torch.rand(1, 3, 64, 64),), str(tmp), input_names=["image"],
                               output_names=["stylized"], dynamic_axes={"image": axes, "stylized": axes},
                               opset_version=opset, dynamo=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return output

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImpastoError
+from .files import atomic_path
 
 log = logging.getLogger("impasto")
 
@@ -146,20 +146,7 @@ def save_image(image: Image.Image, path: str | os.PathLike) -> Path:
     """Write PNG or JPEG (by extension) atomically: a temporary file in the same folder, then rename."""
     path = check_output_path(path)
     fmt = SAVE_FORMATS[path.suffix.lower()]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            options = {"quality": 95} if fmt == "JPEG" else {}
-            image.save(handle, format=fmt, **options)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        image.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     return path
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -9,12 +9,12 @@ file stem of a shipped model (impasto/pretrained/) or of one in the user folder
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from .errors import ImpastoError
+from .files import atomic_path
 from .networks.transformer import TransformerNet
 
 FORMAT = "impasto-transformer/1"
@@ -39,15 +39,8 @@ def save_model(net: TransformerNet, path: str | os.PathLike, metadata: dict[str,
                for k, v in net.state_dict().items()}
     meta = {key: str(value) for key, value in metadata.items()}
     meta.update(format=FORMAT, **{k: str(v) for k, v in net.config.items()})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return path
 
 

@@ -16,11 +16,10 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.distributed as dist
@@ -29,6 +28,7 @@ from tqdm.auto import tqdm
 
 from . import losses
 from .errors import ImpastoError
+from .files import atomic_path
 from .images import load_image, resize_long_side, to_tensor
 from .models import save_model
 from .networks import load_vgg
@@ -181,15 +181,8 @@ def checkpoint_path(output: Path) -> Path:
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:  # a kill mid-write leaves the previous checkpoint intact
         torch.save(state, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)  # a kill mid-write leaves the previous checkpoint intact
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --- training -----------------------------------------------------------------------------------
@@ -216,8 +209,10 @@ def _distributed() -> tuple[int, int]:
 
 def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, output: str | os.PathLike,
           config: TrainConfig | None = None, resume: bool | str | os.PathLike = False,
-          **options) -> TrainResult:
-    """Train a TransformerNet for `style` on the photos under `data`; write the model to `output`."""
+          callback: Callable[[int, dict[str, float]], None] | None = None, **options) -> TrainResult:
+    """Train a TransformerNet for `style` on the photos under `data`; write the model to `output`.
+
+    `callback(iteration, losses)` runs after every step (e.g. for a notebook's live plot)."""
     config = dataclasses.replace(config or TrainConfig(), **options)
     config.validate()
     output = Path(output)
@@ -288,6 +283,8 @@ def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, outpu
             bar.set_postfix(content=f"{history[-1]['content']:.3g}", style=f"{history[-1]['style']:.3g}",
                             total=f"{history[-1]['total']:.4g}", refresh=False)
             done = step + 1
+            if callback is not None:
+                callback(done, history[-1])
             if rank == 0 and (done % config.checkpoint_every == 0 or done == iterations):
                 _save_checkpoint(ckpt, {
                     "model": net.state_dict(), "optimizer": optimizer.state_dict(),
@@ -351,9 +348,6 @@ def plot_losses(history: list[dict[str, float]], path: Path, config: TrainConfig
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, format="png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import torch
 
 from ..errors import ImpastoError
 from .vgg import VGG, check_layers, deepest, layer_names

@@ -14,12 +14,12 @@ import importlib.resources
 import logging
 import os
 import socket
-import tempfile
 from pathlib import Path
 
 import torch
 
 from ..errors import ImpastoError
+from ..files import atomic_path
 from .vgg import conv_names, layer_names
 
 log = logging.getLogger("impasto")
@@ -128,10 +128,8 @@ def _save_safetensors(state: dict[str, torch.Tensor], path: Path, metadata: dict
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        save_file({k: v.contiguous() for k, v in state.items()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata=metadata)
     except OSError as exc:  # a read-only cache only costs a conversion next time
         log.warning("note: could not cache weights at '%s' (%s)", path, exc)
 

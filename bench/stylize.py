@@ -1,0 +1,65 @@
+"""Benchmark stylizing with a trained network: ms per image at 256, 512 and 1024 px (long side),
+torch (fp32 and the automatic precision) and onnxruntime, on the current device.
+
+    .venv/bin/python bench/stylize.py [--model starry_night] [--repeats 7]
+
+Medians of --repeats timed passes after two warm-up passes; the network pass only (no file I/O).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from impasto.export import export_onnx
+from impasto.images import load_image, resize_long_side, to_tensor
+from impasto.models import find_model, read_metadata
+from impasto.stylize import OnnxRunner, TorchRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def median_ms(runner, image: torch.Tensor, repeats: int) -> float:
+    for _ in range(2):
+        runner(image)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        runner(image)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="starry_night")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+
+    path = find_model(args.model)
+    meta = read_metadata(path)
+    photo = load_image(ROOT / "examples" / "tubingen.jpg")
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_onnx(path, Path(tmp) / "model.onnx")
+        runners = {"torch fp32": TorchRunner(path, args.device, "fp32"),
+                   "torch auto": TorchRunner(path, args.device, "auto"),
+                   "onnxruntime": OnnxRunner(onnx_path)}
+        auto = runners["torch auto"]
+        print(f"model {path.name} (width {meta['width']}), device {auto.device}, "
+              f"auto precision = {str(auto.dtype).replace('torch.', '')}, threads {torch.get_num_threads()}")
+        print(f"{'size':>10} " + "".join(f"{name:>14}" for name in runners) + "   (ms per image, median)")
+        for size in args.sizes:
+            image = to_tensor(resize_long_side(photo, size))
+            row = [median_ms(runner, image, args.repeats) for runner in runners.values()]
+            print(f"{image.shape[3]}x{image.shape[2]:<5}" + "".join(f"{ms:14.1f}" for ms in row), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""Johnson et al.'s table as a command: network vs. L-BFGS on the model's own objective."""
+
+import csv
+
+import pytest
+
+from impasto.cli import main
+from impasto.train import train
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, content_path, style_path):
+    folder = tmp_path_factory.mktemp("data")
+    for i in range(2):
+        (folder / f"p{i}.png").write_bytes(content_path.read_bytes())
+    return train(style_path, folder, folder / "m.safetensors", iterations=3, image_size=32, batch_size=2,
+                 width=0.25, precision="fp32", progress=False).output
+
+
+def test_evaluate_table_and_csv(tmp_path, tiny_model, content_path, style_path, capsys):
+    out = tmp_path / "eval.csv"
+    code = main(["evaluate", "--model", str(tiny_model), "--style", str(style_path), str(content_path),
+                 str(style_path), "--iterations", "5,20", "--size", "32", "--csv", str(out)])
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "lbfgs_5" in table and "lbfgs_20" in table and "mean" in table
+    rows = list(csv.DictReader(out.open()))
+    assert [r["image"] for r in rows] == ["content.png", "style.png", "mean"]
+    for row in rows:
+        assert float(row["lbfgs_20"]) < float(row["lbfgs_5"])  # optimization keeps improving
+        assert float(row["network"]) > 0
+    mean = rows[-1]
+    assert abs(float(mean["network"]) - (float(rows[0]["network"]) + float(rows[1]["network"])) / 2) < 1e-3 * float(mean["network"])
