@@ -92,6 +92,13 @@ def test_resume_refuses_other_options(tmp_path, photos, style_path):
               **{**TINY, "lr": 0.5})
 
 
+def test_resume_refuses_fewer_iterations(tmp_path, photos, style_path):
+    from impasto.errors import ImpastoError
+    train(style_path, photos, tmp_path / "d.safetensors", iterations=3, **TINY)
+    with pytest.raises(ImpastoError, match="already at iteration 3"):
+        train(style_path, photos, tmp_path / "d.safetensors", iterations=2, resume=True, **TINY)
+
+
 def test_ddp_two_processes_match_single_process(tmp_path, photos, style_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",

@@ -257,6 +257,9 @@ def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, outpu
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         start, history, elapsed = state["iteration"], state["history"], state["seconds"]
+        if start > iterations:  # the model would claim fewer iterations than it had
+            raise ImpastoError(f"checkpoint '{ckpt}' is already at iteration {start}; "
+                               f"ask for at least that many with --iterations")
         if rank == 0:
             log.info("resuming from '%s' at iteration %d", ckpt, start)
 
