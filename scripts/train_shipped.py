@@ -21,9 +21,9 @@ DATA = ROOT.parent / "shared" / "data"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--styles", nargs="+", default=["starry_night", "the_scream", "la_muse", "mosaic"])
-    parser.add_argument("--iterations", type=int, default=600)
+    parser.add_argument("--iterations", type=int, default=400)
     parser.add_argument("--width", type=float, default=0.5)
-    parser.add_argument("--style-weight", type=float, default=None)
+    parser.add_argument("--style-weight", type=float, default=2.0)
     parser.add_argument("--work", default=str(ROOT / "build" / "train"))
     args = parser.parse_args()
     work = Path(args.work)

@@ -50,8 +50,27 @@ def test_style_loss_weights_layers():
     a1, a2 = torch.randn(1, 3, 3), torch.randn(1, 4, 4)
     e1 = losses.style_layer_loss(losses.gram_matrix(f1), a1, 3, 4)
     e2 = losses.style_layer_loss(losses.gram_matrix(f2), a2, 4, 2)
-    total = losses.style_loss({"a": f1, "b": f2}, {"a": a1, "b": a2}, {"a": 0.25, "b": 0.75})
+    # targets per position (A / M), as style_targets stores them
+    total = losses.style_loss({"a": f1, "b": f2}, {"a": a1 / 4, "b": a2 / 2}, {"a": 0.25, "b": 0.75})
     assert torch.allclose(total, 0.25 * e1 + 0.75 * e2)
+
+
+def test_guided_style_loss_sees_only_its_region():
+    """Gatys et al. 2017: with a guide, only the guided positions count, normalised by their number,
+    so a half-image region matching the target has zero loss whatever the other half holds."""
+    torch.manual_seed(0)
+    left = torch.rand(1, 4, 8, 4)
+    target = losses.gram_per_position(left)
+    image = torch.cat([left, 10 * torch.rand(1, 4, 8, 4)], dim=3)
+    guide = torch.zeros(1, 1, 8, 8)
+    guide[..., :4] = 1
+    guided = losses.style_loss({"x": image}, {"x": target}, {"x": 1.0}, guide)
+    assert guided.item() < 1e-10
+    assert losses.style_loss({"x": image}, {"x": target}, {"x": 1.0}).item() > 1.0
+    # an all-ones guide is the plain loss
+    ones = torch.ones(1, 1, 8, 8)
+    assert torch.allclose(losses.style_loss({"x": image}, {"x": target}, {"x": 1.0}, ones),
+                          losses.style_loss({"x": image}, {"x": target}, {"x": 1.0}))
 
 
 def test_style_layer_gradient_matches_paper():

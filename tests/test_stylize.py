@@ -11,7 +11,8 @@ from impasto import stylize
 from impasto.cli import main
 from impasto.errors import ImpastoError
 from impasto.export import export_onnx
-from impasto.images import rgb_to_yiq, to_tensor
+from impasto.colour import rgb_to_yiq
+from impasto.images import to_tensor
 from impasto.models import save_model
 from impasto.networks.transformer import TransformerNet
 

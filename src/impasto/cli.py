@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 
+from .colour import PRESERVE_COLOR
 from .errors import ImpastoError
 from .optimize import OptimizeConfig
 
@@ -58,6 +59,15 @@ def float_list(text: str) -> tuple[float, ...]:
     return tuple(non_negative_float(part) for part in text.split(","))
 
 
+def region_style(text: str) -> tuple[str, str]:
+    from .masks import parse_region_style
+
+    try:
+        return parse_region_style(text)
+    except ImpastoError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def name_list(text: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in text.split(",") if part.strip())
     if not names:
@@ -99,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("optimize", help="Gatys et al.: optimize the pixels of an image")
     p.add_argument("content", help="the photo")
-    p.add_argument("styles", nargs="+", metavar="style", help="one or more paintings")
+    p.add_argument("styles", nargs="*", metavar="style",
+                   help="one or more paintings (none with --mask: see --region-style)")
     _add_common(p, DEFAULTS)
     p.add_argument("--content-weight", type=non_negative_float, default=DEFAULTS.content_weight,
                    help="alpha (default %(default)s)")
@@ -113,6 +124,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight per style image (normalised to sum 1; default equal)")
     p.add_argument("--style-scale", type=positive_float, default=DEFAULTS.style_scale,
                    help="style image size relative to --size (default %(default)s)")
+    c = p.add_argument_group("control (Gatys et al. 2017)")
+    c.add_argument("--preserve-color", choices=PRESERVE_COLOR, default=DEFAULTS.preserve_color,
+                   help="luminance: transfer luminance only; histogram: give the painting the photo's "
+                        "colours first (default none)")
+    c.add_argument("--mask", default=None, help="image whose colours mark regions (with --region-style)")
+    c.add_argument("--region-style", dest="region_styles", action="append", type=region_style, default=[],
+                   metavar="COLOUR=STYLE", help="style for the mask's COLOUR (#rrggbb, r,g,b, grey "
+                   "level or name); repeat per region. Regions without one keep content only")
+    c.add_argument("--keep-unstyled", action="store_true",
+                   help="paste the photo back into regions without a style")
+    c.add_argument("--scales", type=non_negative_int, default=DEFAULTS.scales,
+                   help="coarse-to-fine scales, each twice the previous (default: 1 up to 512 px, "
+                        "one more per doubling)")
+    c.add_argument("--tile", type=non_negative_int, default=DEFAULTS.tile, metavar="SIZE",
+                   help="optimize in SIZE px tiles to bound memory (default 0: whole image)")
+    c.add_argument("--tile-overlap", type=non_negative_int, default=DEFAULTS.tile_overlap,
+                   help="pixels shared by neighbouring tiles (default SIZE/4)")
+    c.add_argument("--tile-passes", type=non_negative_int, default=DEFAULTS.tile_passes,
+                   help="passes over a shifted tile grid per scale (default %(default)s)")
 
     r = commands.add_parser("reconstruct", help="Gatys et al. Fig. 1: content or style reconstructions")
     r.add_argument("image")
@@ -164,7 +194,7 @@ def _add_fast_commands(commands) -> None:
     s.add_argument("--model", required=True, help="a shipped model's name, a .safetensors or (with --runtime onnx) .onnx file")
     s.add_argument("-o", "--output", required=True, help="an image file for one input, else a folder")
     s.add_argument("--size", type=non_negative_int, default=sdef.size, help="rescale the long side first")
-    s.add_argument("--preserve-color", choices=["none", "luminance"], default=sdef.preserve_color)
+    s.add_argument("--preserve-color", choices=PRESERVE_COLOR, default=sdef.preserve_color)
     s.add_argument("--runtime", choices=["torch", "onnx"], default=sdef.runtime)
     s.add_argument("--device", default=sdef.device)
     s.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=sdef.precision)
@@ -210,7 +240,9 @@ def run(argv: list[str] | None = None) -> int:
 
         config = _config(args, OptimizeConfig, ("content_weight", "style_weight", "content_layers",
                                                 "style_layers", "style_layer_weights", "style_blend",
-                                                "style_scale"))
+                                                "style_scale", "preserve_color", "mask", "keep_unstyled",
+                                                "scales", "tile", "tile_overlap", "tile_passes"))
+        config.region_styles = tuple(args.region_styles)
         result = run_optimization(args.content, args.styles, config, output=args.output)
         _report(args, result.summary(args.output))
     else:

@@ -97,32 +97,12 @@ def to_tensor(image: Image.Image) -> torch.Tensor:
 
 
 def to_image(tensor: torch.Tensor) -> Image.Image:
-    """Float tensor (1, 3, H, W) or (3, H, W) in [0, 1] -> RGB PIL image (values clamped)."""
+    """Float tensor (1, C, H, W) or (C, H, W), C = 3 or 1, in [0, 1] -> RGB PIL image (clamped)."""
     tensor = tensor.detach().float().cpu().squeeze(0).clamp(0, 1)
+    if tensor.shape[0] == 1:  # a single (luminance) channel: grey
+        tensor = tensor.expand(3, -1, -1)
     array = (tensor.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
     return Image.fromarray(array, "RGB")
-
-
-# YIQ (NTSC): Y is luminance, I and Q carry the colour (Gatys et al. 2017 use it to keep colours).
-RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114],
-                           [0.595716, -0.274453, -0.321263],
-                           [0.211456, -0.522591, 0.311135]])
-YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)
-
-
-def rgb_to_yiq(image: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) RGB -> YIQ."""
-    return torch.einsum("ij,bjhw->bihw", RGB_TO_YIQ.to(image), image)
-
-
-def yiq_to_rgb(image: torch.Tensor) -> torch.Tensor:
-    return torch.einsum("ij,bjhw->bihw", YIQ_TO_RGB.to(image), image)
-
-
-def keep_colours(stylized: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
-    """The stylized image's luminance with the photo's chroma (I, Q), back in RGB, clamped."""
-    yiq = torch.cat([rgb_to_yiq(stylized)[:, :1], rgb_to_yiq(photo)[:, 1:]], dim=1)
-    return yiq_to_rgb(yiq).clamp(0, 1)
 
 
 def check_output_path(path: str | os.PathLike) -> Path:

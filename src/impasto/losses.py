@@ -44,14 +44,31 @@ def style_layer_loss(gram: torch.Tensor, target_gram: torch.Tensor, channels: in
     return (gram - target_gram).pow(2).sum() / (4.0 * channels**2 * positions**2)
 
 
+def gram_per_position(features: torch.Tensor) -> torch.Tensor:
+    """A^l / M_l: the painting's Gram matrix per position, so that the painting and the generated
+    image may differ in size (and so a Gram can be summed tile by tile)."""
+    return gram_matrix(features) / (features.shape[2] * features.shape[3])
+
+
 def style_loss(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor],
-               layer_weights: dict[str, float]) -> torch.Tensor:
-    """L_style = sum_l w_l E_l (Eq. 5)."""
+               layer_weights: dict[str, float], guide: torch.Tensor | None = None) -> torch.Tensor:
+    """L_style = sum_l w_l E_l (Eq. 5), with `target_grams` per position (gram_per_position): the
+    target is scaled to the generated image's M_l, which is Eq. 4 exactly when both sizes agree.
+
+    `guide` (B, 1, H, W) in 0..1 gives the guided Gram matrix of Gatys et al. 2017 (Eq. 7):
+    F^l is weighted by the guide downsampled to layer l, T^l, and M_l becomes sum (T^l)^2, so a
+    region is compared with its own style regardless of its size."""
     total = 0.0
     for layer, weight in layer_weights.items():
         f = features[layer]
+        if guide is None:
+            positions = f.shape[2] * f.shape[3]
+        else:
+            t = torch.nn.functional.interpolate(guide.float(), size=f.shape[-2:], mode="area")
+            f = f.float() * t
+            positions = t.pow(2).sum(dim=(1, 2, 3)).mean().clamp_min(1e-6)
         total = total + weight * style_layer_loss(
-            gram_matrix(f), target_grams[layer], f.shape[1], f.shape[2] * f.shape[3])
+            gram_matrix(f), target_grams[layer] * positions, f.shape[1], positions)
     return total
 
 

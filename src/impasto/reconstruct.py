@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import ImpastoError
-from .images import check_output_path, load_image, resize_long_side, save_image, to_tensor
+from .images import check_output_path, load_image, resize_long_side, save_image, to_image, to_tensor
 from .networks import load_vgg
-from .optimize import (ImageInput, OptimizeConfig, OptimizeResult, Targets, _optimize_to_targets,
+from .optimize import (ImageInput, OptimizeConfig, OptimizeResult, Targets, _optimize_to_targets, _result,
                        content_targets, initial_image, style_targets)
 from .runtime import prepare, resolve_device, resolve_precision
 
@@ -65,8 +65,9 @@ def reconstruct(image: ImageInput, target: str, layers: list[str],
         targets = Targets({}, style_targets(vgg, [tensor], [1.0], layers),
                           {layer: 1.0 / len(layers) for layer in layers})
     init = "noise" if config.init in ("content", "style") else config.init  # never start at the answer
-    result = _optimize_to_targets(vgg, initial_image(init, tensor, tensor, config.seed), targets,
-                                  config, output)
+    stage = _optimize_to_targets(vgg, initial_image(init, tensor, tensor, config.seed), targets,
+                                 config, output)
+    result = _result(stage, to_image(stage.image), config.iterations, stage.history)
     result.seconds = time.perf_counter() - start
     if output is not None:
         save_image(result.image, output)

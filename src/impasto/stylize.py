@@ -19,21 +19,18 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .errors import ImpastoError
-from .images import (SAVE_FORMATS, check_output_path, keep_colours, load_image, resize_long_side,
-                     save_image, to_image, to_tensor)
+from .colour import PRESERVE_COLOR, keep_colours, match_colour_histogram
+from .images import SAVE_FORMATS, check_output_path, load_image, resize_long_side, save_image, to_image, to_tensor
 from .models import load_model
 from .networks.transformer import TransformerNet
 from .runtime import resolve_device, resolve_precision
-
-PRESERVE_COLOR = ("none", "luminance")
-
 
 @dataclass
 class StylizeConfig:
     """Options of `impasto stylize`, with their defaults."""
 
     size: int | None = None          # rescale the long side first; None keeps the input's size
-    preserve_color: str = "none"     # none | luminance
+    preserve_color: str = "none"     # none | luminance | histogram
     runtime: str = "torch"           # torch | onnx
     device: str = "auto"
     precision: str = "auto"          # auto | fp32 | bf16
@@ -113,6 +110,10 @@ def _apply(runner, picture: Image.Image, config: StylizeConfig) -> tuple[Image.I
     ms = (time.perf_counter() - start) * 1000
     if config.preserve_color == "luminance":
         stylized = keep_colours(stylized, photo)
+    elif config.preserve_color == "histogram":
+        # The network's painting is fixed at training time, so the colour transfer runs the other
+        # way: the output takes the photo's colour mean and covariance.
+        stylized = match_colour_histogram(stylized, photo).clamp(0, 1)
     return to_image(stylized), ms
 
 
