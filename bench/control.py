@@ -8,7 +8,7 @@
    tile at the full size only (--scales 1): memory, not quality, is measured here. A run that
    needs more than --memory-limit GiB is stopped by the limit and reported as such.
 
-    .venv/bin/python bench/control.py                      # both parts (about 25 min on 2 cores)
+    .venv/bin/python bench/control.py                      # both parts (about 30 min on 2 cores)
     .venv/bin/python bench/control.py --part memory --sizes 1024 2048
 """
 
@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CONTENT, STYLE = ROOT / "examples" / "tubingen.jpg", ROOT / "examples" / "starry_night.jpg"
 
 
-def trace(size: int, scales: int, iterations: int) -> tuple[list[float], list[float], float]:
-    """(seconds since start, total loss) at every final-scale iteration, and the total seconds."""
+def trace(size: int, scales: int, iterations: int):
+    """(seconds since start, total loss) at every final-scale iteration, the total seconds, and
+    the image."""
     from impasto.optimize import run_optimization
 
     stamps: list[float] = []
@@ -38,7 +39,7 @@ def trace(size: int, scales: int, iterations: int) -> tuple[list[float], list[fl
     first = stamps[0] - (stamps[1] - stamps[0]) if len(stamps) > 1 else 0.0
     times = [first] + stamps[:-1] + [stamps[-1]]
     losses = result.history[-len(stamps):] + [result.total_loss]
-    return times, losses, time.perf_counter() - start
+    return times, losses, time.perf_counter() - start, result.image
 
 
 def first_below(times: list[float], losses: list[float], target: float) -> float | None:
@@ -47,11 +48,11 @@ def first_below(times: list[float], losses: list[float], target: float) -> float
 
 def coarse_to_fine(args: argparse.Namespace) -> None:
     size = args.c2f_size
-    single_t, single_l, single_s = trace(size, 1, args.single_iterations)
+    single_t, single_l, single_s, single_image = trace(size, 1, args.single_iterations)
     target = single_l[-1]
     print(f"single scale: {args.single_iterations} iterations at {size} px: loss {target:.4g} "
           f"in {single_s:.0f} s", flush=True)
-    multi_t, multi_l, multi_s = trace(size, 2, args.coarse_iterations)
+    multi_t, multi_l, multi_s, multi_image = trace(size, 2, args.coarse_iterations)
     reach = first_below(multi_t, multi_l, target)
     print(f"two scales: {args.coarse_iterations} iterations at {size // 2} px, then "
           f"{args.coarse_iterations // 2} at {size} px: loss {multi_l[-1]:.4g} in {multi_s:.0f} s", flush=True)
@@ -61,6 +62,16 @@ def coarse_to_fine(args: argparse.Namespace) -> None:
         fmt = lambda t: "not reached" if t is None else f"{t:7.0f} s"  # noqa: E731
         print(f"  time to loss <= {level:10.4g}: single scale {fmt(a)}   coarse-to-fine {fmt(b)}")
     print(json.dumps({"target": target, "single_s": single_s, "c2f_reach_s": reach, "c2f_s": multi_s}))
+    if args.figure:
+        from impasto.files import atomic_path
+        from impasto.reconstruct import label_grid
+
+        grid = label_grid([(f"1 scale: {args.single_iterations} its, {single_s:.0f} s", single_image),
+                           (f"2 scales: {args.coarse_iterations}+{args.coarse_iterations // 2} its, "
+                            f"{multi_s:.0f} s", multi_image)])
+        with atomic_path(Path(args.figure)) as tmp:
+            grid.save(tmp, format="PNG", optimize=True)
+        print(f"wrote {args.figure}")
 
 
 def memory_child(size: int, tile: int, limit_gib: float) -> None:
@@ -102,9 +113,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=["all", "c2f", "memory"], default="all")
     parser.add_argument("--c2f-size", type=int, default=1024)
-    parser.add_argument("--single-iterations", type=int, default=150)
-    parser.add_argument("--coarse-iterations", type=int, default=150,
+    parser.add_argument("--single-iterations", type=int, default=100)
+    parser.add_argument("--coarse-iterations", type=int, default=100,
                         help="iterations at half size; the full size gets half as many")
+    parser.add_argument("--figure", default=None, help="write both 1024 px results side by side here")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--memory-limit", type=float, default=20.0, help="GiB of address space per run")

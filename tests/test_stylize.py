@@ -54,6 +54,19 @@ def test_preserve_color_keeps_photo_chroma(model_path, content_path):
     assert (luma(kept) - luma(plain)).abs().mean() < 0.02
 
 
+def test_preserve_color_histogram_gives_photo_colour_statistics(model_path, content_path):
+    from impasto.colour import colour_statistics
+
+    photo = to_tensor(Image.open(content_path).convert("RGB"))
+    plain = to_tensor(stylize(content_path, model_path, precision="fp32"))
+    kept = to_tensor(stylize(content_path, model_path, precision="fp32", preserve_color="histogram"))
+    (mean, cov), (photo_mean, photo_cov) = colour_statistics(kept), colour_statistics(photo)
+    plain_mean, plain_cov = colour_statistics(plain)
+    # equal up to 8-bit rounding and the clamp to 0..1; the plain output is far off
+    assert (mean - photo_mean).abs().max() < 0.01 < (plain_mean - photo_mean).abs().max()
+    assert (cov - photo_cov).abs().max() < 0.1 * photo_cov.abs().max() < (plain_cov - photo_cov).abs().max()
+
+
 def test_bf16_close_to_fp32(model_path, photo):
     fp32 = np.asarray(stylize(photo, model_path, precision="fp32"), dtype=float)
     bf16 = np.asarray(stylize(photo, model_path, precision="bf16"), dtype=float)
