@@ -18,12 +18,13 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .errors import ImpastoError
 from .colour import PRESERVE_COLOR, keep_colours, match_colour_histogram
+from .errors import ImpastoError
 from .images import SAVE_FORMATS, check_output_path, load_image, resize_long_side, save_image, to_image, to_tensor
 from .models import load_model
 from .networks.transformer import TransformerNet
 from .runtime import resolve_device, resolve_precision
+
 
 @dataclass
 class StylizeConfig:
