@@ -366,6 +366,7 @@ def run_optimization(content: ImageInput, styles: ImageInput | Sequence[ImageInp
     photo = load_image(content, "content image")
     paintings = [load_image(s, "style image") for s in style_list]
     region_paintings = [load_image(s, "style image") for _, s in regions]
+    mask = load_image(config.mask, "mask") if regions else None
     vgg = prepare(load_vgg(list(config.content_layers) + list(config.style_layers), config.network,
                            config.pooling, config.weights), device, dtype)
     layer_weights = dict(zip(config.style_layers, _check_weights(
@@ -385,7 +386,7 @@ def run_optimization(content: ImageInput, styles: ImageInput | Sequence[ImageInp
         tile = config.tile if config.tile and max(work.shape[-2:]) > config.tile else 0
         targets = Targets({}, {}, layer_weights)
         if regions:
-            guides = load_guides(config.mask, [c for c, _ in regions], (work.shape[-1], work.shape[-2]))
+            guides = load_guides(mask, [c for c, _ in regions], (work.shape[-1], work.shape[-2]))
             targets.regions = [Region(guides[r:r + 1].to(device),
                                       style_targets(vgg, [s], [1.0], config.style_layers, tile))
                                for r, s in enumerate(style_tensors)]
@@ -434,8 +435,8 @@ def _floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
 
 
 def _optimize_to_targets(vgg, image: torch.Tensor, targets: Targets, config: OptimizeConfig,
-                         output: Path | None = None, callback: Callable[[int, torch.Tensor], None] | None = None,
-                         progress: bool | None = None) -> Stage:
+                         output: Path | None = None, callback: Callable[[int, torch.Tensor], None] | None = None
+                         ) -> Stage:
     with torch.no_grad():
         initial = compute_losses(vgg, image, targets, config)
     # Unbounded L-BFGS pushes pixels past 0..1 and clamping afterwards undid much of its work (at
@@ -452,8 +453,7 @@ def _optimize_to_targets(vgg, image: torch.Tensor, targets: Targets, config: Opt
             callback(i, x)
 
     final_image, history = optimize_pixels(image, loss_fn, config.iterations, config.optimizer,
-                                           config.learning_rate,
-                                           config.progress if progress is None else progress, on_iteration)
+                                           config.learning_rate, config.progress, on_iteration)
     with torch.no_grad():
         final = loss_fn(final_image)  # the losses of the image the user gets (clamped)
     return Stage(final_image, _floats(initial), _floats(final), history)
@@ -475,6 +475,7 @@ def _optimize_tiled(vgg, image: torch.Tensor, content: torch.Tensor, targets: Ta
     step = tile - overlap
     grids = [list(tiles(height, width, tile, overlap, shift=p * step // passes)) for p in range(passes)]
     canvas = image.detach().clone().float()
+    tile_config = dataclasses.replace(config, iterations=per_tile, progress=False)  # one bar: tiles
     initial: dict[str, float] = {}
     final: dict[str, float] = {}
     history: list[float] = []
@@ -489,8 +490,7 @@ def _optimize_tiled(vgg, image: torch.Tensor, content: torch.Tensor, targets: Ta
                 tile_targets = Targets(content_targets(vgg, content[window], config.content_layers),
                                        targets.style, targets.style_layer_weights,
                                        [r.crop(top, left, h, w) for r in targets.regions])
-                stage = _optimize_to_targets(vgg, canvas[window], tile_targets,
-                                             dataclasses.replace(config, iterations=per_tile), progress=False)
+                stage = _optimize_to_targets(vgg, canvas[window], tile_targets, tile_config)
                 weight = feather(height, width, top, left, h, w, overlap).to(canvas)
                 canvas[window] = canvas[window] * (1 - weight) + stage.image * weight
                 history += stage.history
