@@ -203,13 +203,20 @@ def _seam_ratio(image: torch.Tensor, tile: int, overlap: int, passes: int) -> fl
 
 def test_tiled_result_has_no_seams(content_path, style_path):
     """The whole pipeline at 96 px: 48 px in one piece, then 32 px tiles at 96 px."""
-    options = dict(size=96, iterations=10, init="content", scales=2, tile=32, progress=False)
+    options = dict(size=96, iterations=20, init="content", scales=2, tile=32, progress=False)
     result = run_optimization(content_path, style_path, tile_overlap=8, tile_passes=2, **options)
     assert result.image.size == (96, 72)
-    assert _seam_ratio(to_tensor(result.image), 32, 8, 2) <= 1.1
-    # the measure does see seams: tiles stitched without overlap and a second pass show them
-    naive = run_optimization(content_path, style_path, tile_overlap=0, tile_passes=1, **options)
-    assert _seam_ratio(to_tensor(naive.image), 32, 0, 1) > 1.2
+    smooth = to_tensor(result.image)
+    assert _seam_ratio(smooth, 32, 8, 2) <= 1.1
+    # The measure does see seams: tiles stitched without overlap in one pass, on the same photo with
+    # the same work per scale, jump at their borders at least twice as much (above the image's
+    # ordinary neighbour differences) as the feathered result does at those same borders. A
+    # comparison of two runs, not a fixed level, so it holds in fp32 and bf16 alike.
+    naive = to_tensor(run_optimization(content_path, style_path, tile_overlap=0, tile_passes=1,
+                                       **options).image)
+    excess_naive = _seam_ratio(naive, 32, 0, 1) - 1
+    excess_smooth = _seam_ratio(smooth, 32, 0, 1) - 1
+    assert excess_naive > 0.2 and excess_naive >= 2 * max(excess_smooth, 0), (excess_naive, excess_smooth)
 
 
 # --- the command line -----------------------------------------------------------------------------
