@@ -1,5 +1,25 @@
-"""The one exception type users see: its message is printed as a one-line error."""
+"""The exceptions impasto raises. Every message is one line that makes sense without the CLI."""
 
 
 class ImpastoError(Exception):
     """A problem with the user's input or environment, explained in one line."""
+
+
+class OptionError(ImpastoError, ValueError):
+    """A bad option value. `text` names the option as {name}: the Python API shows `style-weight`,
+    the command line `--style-weight`."""
+
+    def __init__(self, option: str, text: str):
+        self.option, self.text = option, text
+        super().__init__(self.render(option.replace("_", "-")))
+
+    def render(self, name: str) -> str:
+        return self.text.format(name=name)
+
+
+class Cancelled(ImpastoError):
+    """Raised by a progress callback to stop a run: it ends within one iteration and writes no
+    output (a training run keeps a checkpoint at the step it reached, so --resume continues)."""
+
+    def __init__(self, message: str = "cancelled; no output was written"):
+        super().__init__(message)

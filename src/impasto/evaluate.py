@@ -13,65 +13,78 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
+from .config import EvaluateConfig, TrainConfig
 from .errors import ImpastoError
 from .files import atomic_path
-from .images import load_image, resize_long_side, to_tensor
-from .models import load_model
-from . import losses
-from .optimize import OptimizeConfig, optimize_pixels
-from .runtime import resolve_device, resolve_precision
-from .stylize import expand_inputs
-from .train import PerceptualObjective, TrainConfig
+from .images import expand_inputs, load_image, resize_long_side, to_tensor
+from .objective import johnson_objective
+from .options import configure
+from .pixels import optimize_pixels
+from .progress import ProgressCallback, Reporter
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+
+def trained_config(meta: dict[str, str]) -> TrainConfig:
+    """The training options stored in a model file's metadata."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    try:
+        stored = json.loads(meta.get("train_args", "{}"))
+    except json.JSONDecodeError:
+        raise ImpastoError("the model's train_args metadata is not valid JSON") from None
+    trained = {k: v for k, v in stored.items() if k in known and k not in ("device", "precision")}
+    return configure(TrainConfig, **trained)
 
 
 def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequence[str],
-             iterations: Sequence[int] = (50, 100, 300), size: int = 256, csv_path: str | os.PathLike | None = None,
-             device: str = "auto", precision: str = "auto", seed: int = 0, progress: bool = True) -> list[dict]:
-    """Rows {"image", "network", "lbfgs_50", ...} per photo, then a "mean" row; optionally as CSV."""
-    if not iterations or min(iterations) < 1:
-        raise ImpastoError("--iterations must be positive whole numbers")
+             config: EvaluateConfig | None = None, csv_path: str | os.PathLike | None = None,
+             progress: ProgressCallback | bool | None = None, engine: "Engine | None" = None,
+             **options) -> list[dict]:
+    """Rows {"image", "network", "lbfgs_50", ...} per photo, then a "mean" row; optionally as CSV.
+    Progress: every L-BFGS iteration, per photo (`item`)."""
+    from .engine import default_engine
+
+    engine = engine or default_engine()
+    config = configure(EvaluateConfig, config, **options)
     if csv_path is not None:
         csv_path = Path(csv_path)
         if not csv_path.parent.is_dir():
             raise ImpastoError(f"output folder '{csv_path.parent}' does not exist")
-    net, meta = load_model(model)
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    trained = {k: v for k, v in json.loads(meta.get("train_args", "{}")).items()
-               if k in known and k not in ("device", "precision", "progress")}
-    for key in ("content_layers", "style_layers"):
-        if key in trained:
-            trained[key] = tuple(trained[key])
-    config = dataclasses.replace(TrainConfig(), **trained, device=device, precision=precision)
-    dev = resolve_device(device)
-    dtype = resolve_precision(precision, dev)
-    objective = PerceptualObjective.for_style(load_image(style, "style image"), config, dev, dtype)
-    net = net.to(dev)
-    checkpoints = sorted(set(iterations))
+    report = Reporter(progress, "evaluate")
+    placement = engine.placement(config.device, config.precision)
+    net, meta = engine.transformer(model, placement)
+    trained = trained_config(meta)
+    vgg = engine.vgg(list(trained.content_layers) + list(trained.style_layers), trained.network, "max",
+                     trained.weights, placement)
+    painting = to_tensor(resize_long_side(load_image(style, "style image"), trained.style_size))
+    objective = johnson_objective(vgg, painting.to(placement.device), trained.content_layers,
+                                  trained.style_layers, trained.content_weight, trained.style_weight,
+                                  trained.tv_weight)
+    checkpoints = sorted(set(config.iterations))
     rows = []
     for path in expand_inputs(images):
-        photo = to_tensor(resize_long_side(load_image(path, "image"), size)).to(dev)
-        generator = torch.Generator().manual_seed(seed)
-        noise = torch.rand(photo.shape, generator=generator).to(dev)
+        photo = to_tensor(resize_long_side(load_image(path, "image"), config.size)).to(placement.device)
+        fixed = dataclasses.replace(objective, targets=dataclasses.replace(
+            objective.targets, content=objective.content_targets(photo)))
+        noise = torch.rand(photo.shape, generator=torch.Generator().manual_seed(config.seed)).to(placement.device)
         with torch.no_grad():
-            row = {"image": path.name, "network": objective(net(photo), photo)["total"].item()}
-            range_scale = OptimizeConfig.range_weight * objective(noise, photo)["total"].item()
-
-        def loss_fn(x: torch.Tensor) -> dict[str, torch.Tensor]:
-            terms = objective(x, photo)
+            stylized = net(placement.tensor(photo)).float()  # fp32, as the tables were made
+            row = {"image": path.name, "network": fixed(stylized).total.item()}
             # keep pixels in range as `impasto optimize` does; scored below on clamped images
-            terms["total"] = terms["total"] + range_scale * losses.out_of_range(x)
-            return terms
+            penalised = fixed.with_weights(range=config.range_weight * fixed(noise).total.item())
 
-        def on_iteration(i: int, x: torch.Tensor) -> None:
+        def on_iteration(i: int, x: torch.Tensor, losses: dict[str, float], row=row, item=path.name) -> None:
             if i in checkpoints:
                 with torch.no_grad():
-                    row[f"lbfgs_{i}"] = objective(x.clamp(0, 1), photo)["total"].item()
+                    row[f"lbfgs_{i}"] = fixed(x.clamp(0, 1)).total.item()
+            report(iteration=i, iterations=checkpoints[-1], losses=losses, item=item, image=x)
 
-        optimize_pixels(noise, loss_fn, checkpoints[-1], "lbfgs", progress=progress, on_iteration=on_iteration)
+        optimize_pixels(noise, penalised, checkpoints[-1], "lbfgs", on_iteration=on_iteration)
         rows.append(row)
     columns = ["network"] + [f"lbfgs_{i}" for i in checkpoints]
     rows.append({"image": "mean", **{c: sum(r[c] for r in rows) / len(rows) for c in columns}})

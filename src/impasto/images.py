@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
+from typing import Sequence
 import warnings
 from pathlib import Path
 
@@ -11,23 +13,28 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .config import MIN_SIDE
 from .errors import ImpastoError
 from .files import atomic_path
 
 log = logging.getLogger("impasto")
 
-MIN_SIDE = 16
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
+ImageInput = str | os.PathLike | Image.Image | np.ndarray
 _SIXTEEN_BIT = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
 
 
-def load_image(source: str | os.PathLike | Image.Image, what: str = "image") -> Image.Image:
+def load_image(source: ImageInput, what: str = "image") -> Image.Image:
     """Open `source` as an RGB image, or raise ImpastoError with a one-line reason.
 
-    EXIF orientation is applied; grayscale, palette, 16-bit and CMYK become RGB; transparency is
-    composited on white (and logged, since the user may not expect it).
+    `source`: a file path, a PIL image, or an array (H, W, 3) or (H, W): uint8 0..255 or float
+    0..1. EXIF orientation is applied; grayscale, palette, 16-bit and CMYK become RGB;
+    transparency is composited on white (and logged, since the user may not expect it).
     """
-    if isinstance(source, Image.Image):
+    if isinstance(source, np.ndarray):
+        image, name = from_array(source, what), what
+    elif isinstance(source, Image.Image):
         image, name = source, what
     else:
         path = Path(source)
@@ -60,6 +67,21 @@ def load_image(source: str | os.PathLike | Image.Image, what: str = "image") -> 
     return to_rgb(image, name)
 
 
+def from_array(array: np.ndarray, what: str = "image") -> Image.Image:
+    """An (H, W, 3), (H, W, 4) or (H, W) array as a PIL image: uint8 as is, floats as 0..1."""
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+        raise ImpastoError(f"{what} array has shape {array.shape}; give (H, W, 3) or (H, W)")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ImpastoError(f"{what} array holds NaN or infinite values")
+        array = np.clip(array * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif array.dtype != np.uint8:
+        raise ImpastoError(f"{what} array is {array.dtype}; give uint8 (0..255) or float (0..1)")
+    return Image.fromarray(np.ascontiguousarray(array))
+
+
 def to_rgb(image: Image.Image, name: str = "image") -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB."""
     if image.mode in _SIXTEEN_BIT:
@@ -88,6 +110,13 @@ def resize_long_side(image: Image.Image, long_side: int) -> Image.Image:
     if size == image.size:
         return image
     return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def check_side(size: tuple[int, int], what: str, advice: str) -> None:
+    """The networks need MIN_SIDE px on each side of what actually reaches them (after resizing)."""
+    if min(size) < MIN_SIDE:
+        raise ImpastoError(f"{what} would be {size[0]}x{size[1]} px; the networks need at least "
+                           f"{MIN_SIDE} px on each side ({advice})")
 
 
 def to_tensor(image: Image.Image) -> torch.Tensor:
@@ -130,3 +159,23 @@ def save_image(image: Image.Image, path: str | os.PathLike) -> Path:
         image.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     return path
 
+
+def expand_inputs(inputs: Sequence[str]) -> list[Path]:
+    """Files, folders (their images, recursively) and glob patterns -> image paths, in order."""
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            paths += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.exists():
+            paths.append(path)
+        elif glob.has_magic(item):
+            matches = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise ImpastoError(f"no files match '{item}'")
+            paths += matches
+        else:
+            raise ImpastoError(f"input image '{item}' does not exist")
+    if not paths:
+        raise ImpastoError("no input images found")
+    return paths

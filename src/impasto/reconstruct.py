@@ -7,86 +7,93 @@ synthesis). `reconstruction_grid` renders the paper's standard sequence side by 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .errors import ImpastoError
-from .images import check_output_path, load_image, resize_long_side, save_image, to_image, to_tensor
-from .networks import load_vgg
-from .optimize import (ImageInput, OptimizeConfig, OptimizeResult, Targets, _optimize_to_targets, _result,
-                       content_targets, initial_image, style_targets)
-from .runtime import prepare, resolve_device, resolve_precision
+from .config import OptimizeConfig, ReconstructConfig
+from .errors import OptionError
+from .images import ImageInput, check_output_path, load_image, resize_long_side, save_image, to_image, to_tensor
+from .objective import Objective, Targets, content_targets, style_targets
+from .optimize import OptimizeResult, initial_image, save_every
+from .options import configure
+from .pixels import optimize_stage
+from .progress import ProgressCallback, Reporter, chain
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = ["ReconstructConfig", "reconstruct", "reconstruction_grid"]
 
 CONTENT_SEQUENCE = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 STYLE_SEQUENCE = [CONTENT_SEQUENCE[: i + 1] for i in range(len(CONTENT_SEQUENCE))]
 
 
-@dataclass
-class ReconstructConfig(OptimizeConfig):
-    """Options of `impasto reconstruct`: those of optimize, smaller by default (one run per layer)."""
-
-    size: int = 256
-    iterations: int = 300
-    tv_weight: float = 0.0   # the paper's reconstructions carry no image prior
-
-
-def reconstruct(image: ImageInput, target: str, layers: list[str],
+def reconstruct(image: ImageInput, target: str, layers: list[str] | str,
                 config: OptimizeConfig | None = None, output: str | os.PathLike | None = None,
+                progress: ProgressCallback | bool | None = None, engine: "Engine | None" = None,
                 **options) -> OptimizeResult:
     """Synthesise from noise an image matching only IMAGE's content (or style) at `layers`."""
+    from .engine import default_engine
+
     if target not in ("content", "style"):
-        raise ImpastoError(f"--target must be content or style, not {target!r}")
+        raise OptionError("target", f"{{name}} must be content or style, not {target!r}")
+    layers = [layers] if isinstance(layers, str) else list(layers)
     if not layers:
-        raise ImpastoError("give at least one layer, e.g. --layers relu4_2")
-    config = dataclasses.replace(config or ReconstructConfig(), **options)
+        raise OptionError("layers", "give at least one layer in {name}, e.g. relu4_2")
     if target == "content":
-        config = dataclasses.replace(config, content_layers=tuple(layers), content_weight=1.0,
-                                     style_weight=0.0)
+        options.update(content_layers=tuple(layers), content_weight=1.0, style_weight=0.0)
     else:
-        config = dataclasses.replace(config, style_layers=tuple(layers), style_weight=1.0,
-                                     content_weight=0.0, style_layer_weights=None)
-    config.validate()
+        options.update(style_layers=tuple(layers), style_weight=1.0, content_weight=0.0,
+                       style_layer_weights=None)
+    config = configure(type(config) if config is not None else ReconstructConfig, config, **options)
     if output is not None:
         output = check_output_path(output)
-
-    start = time.perf_counter()
-    device = resolve_device(config.device)
-    dtype = resolve_precision(config.precision, device)
+    engine = engine or default_engine()
+    report = Reporter(chain(progress, save_every(output, config.save_every, config.iterations)
+                            if output is not None and config.save_every else None), "reconstruct")
+    placement = engine.placement(config.device, config.precision)
     picture = resize_long_side(load_image(image, "image"), config.size)
-    tensor = to_tensor(picture).to(device)
-    vgg = prepare(load_vgg(list(layers), config.network, config.pooling, config.weights), device, dtype)
+    tensor = to_tensor(picture).to(placement.device)
+    vgg = engine.vgg(layers, config.network, config.pooling, config.weights, placement)
     if target == "content":
         targets = Targets(content_targets(vgg, tensor, layers), {}, {})
     else:
         targets = Targets({}, style_targets(vgg, [tensor], [1.0], layers),
                           {layer: 1.0 / len(layers) for layer in layers})
+    objective = Objective(vgg, targets, {"content": config.content_weight, "style": config.style_weight,
+                                         "tv": config.tv_weight})
     init = "noise" if config.init in ("content", "style") else config.init  # never start at the answer
-    stage = _optimize_to_targets(vgg, initial_image(init, tensor, tensor, config.seed), targets,
-                                 config, output)
-    result = _result(stage, to_image(stage.image), config.iterations, stage.history)
-    result.seconds = time.perf_counter() - start
+    stage = optimize_stage(objective, initial_image(init, tensor, tensor, config.seed), config.iterations,
+                           config.optimizer, config.learning_rate, config.range_weight,
+                           lambda i, x, losses: report(iteration=i, iterations=config.iterations,
+                                                       losses=losses, image=x))
+    result = OptimizeResult.from_stage(stage, to_image(stage.image), config.iterations, stage.history,
+                                       time.perf_counter() - report.start)
+    report(phase="done", iteration=config.iterations, iterations=config.iterations,
+           losses=dict(stage.final), image=stage.image)
     if output is not None:
         save_image(result.image, output)
     return result
 
 
 def reconstruction_grid(image: ImageInput, target: str, config: OptimizeConfig | None = None,
-                        output: str | os.PathLike | None = None, **options) -> Image.Image:
+                        output: str | os.PathLike | None = None,
+                        progress: ProgressCallback | bool | None = None, engine: "Engine | None" = None,
+                        **options) -> Image.Image:
     """The paper's sequence (content: relu1_1 ... relu5_1; style: {relu1_1} ... {relu1_1..relu5_1})
-    beside the input, in one labelled image."""
+    beside the input, in one labelled image. Progress events come from each reconstruction."""
     if output is not None:
         output = check_output_path(output)
-    config = dataclasses.replace(config or ReconstructConfig(), **options)
+    config = configure(type(config) if config is not None else ReconstructConfig, config, **options)
     source = resize_long_side(load_image(image, "image"), config.size)
     tiles = [("input", source)]
     sequence = CONTENT_SEQUENCE if target == "content" else STYLE_SEQUENCE
     for layers in sequence:
         layers = [layers] if isinstance(layers, str) else layers
-        result = reconstruct(source, target, layers, config)
+        result = reconstruct(source, target, layers, config, progress=progress, engine=engine)
         label = layers[0] if target == "content" else (
             layers[0] if len(layers) == 1 else f"{layers[0]} … {layers[-1]}")
         tiles.append((label, result.image))

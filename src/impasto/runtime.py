@@ -1,12 +1,18 @@
-"""Where and in which precision to run: CUDA, then Apple MPS, then CPU; bf16 where hardware has it."""
+"""Where and in which precision networks run: written once, used by every command.
+
+Device: CUDA, then Apple MPS, then CPU. Precision: bf16 where the hardware has fast bf16, with
+channels_last, the fast layout for bf16 convolutions (and for any convolution on CUDA).
+"""
 
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 import torch
 
-from .errors import ImpastoError
+from .errors import ImpastoError, OptionError
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -18,12 +24,14 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise ImpastoError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    except (RuntimeError, TypeError):
+        raise OptionError("device", f"unknown {{name}} {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ImpastoError("--device cuda asked for, but this torch build sees no CUDA GPU")
+        raise ImpastoError("device cuda asked for, but this torch build sees no CUDA GPU")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ImpastoError("--device mps asked for, but Apple MPS is not available")
+        raise ImpastoError("device mps asked for, but Apple MPS is not available")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise OptionError("device", f"unsupported {{name}} {name!r}; use auto, cpu, cuda, cuda:N or mps")
     return device
 
 
@@ -48,12 +56,46 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
         return torch.float32
     if name == "bf16":
         return torch.bfloat16
-    raise ImpastoError(f"unknown precision {name!r}; use auto, fp32 or bf16")
+    raise OptionError("precision", f"unknown {{name}} {name!r}; use auto, fp32 or bf16")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A device and a compute dtype, and what follows from them: layout and autocast."""
+
+    device: torch.device
+    dtype: torch.dtype
+
+    @classmethod
+    def resolve(cls, device: str = "auto", precision: str = "auto") -> "Placement":
+        where = resolve_device(device)
+        return cls(where, resolve_precision(precision, where))
+
+    @property
+    def channels_last(self) -> bool:
+        return self.dtype == torch.bfloat16 or self.device.type == "cuda"
+
+    def module(self, module: torch.nn.Module, cast: bool = True) -> torch.nn.Module:
+        """Move a network here. cast=False keeps fp32 parameters (trained networks: autocast runs
+        their convolutions in bf16 while Adam updates fp32 weights)."""
+        module = module.to(device=self.device, dtype=self.dtype if cast else None)
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        return module
+
+    def tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """An input batch on this device, in the network's layout (dtype unchanged)."""
+        x = x.to(self.device)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
+
+    def autocast(self) -> AbstractContextManager:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16)
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
 
 def prepare(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
-    """Move a network to its device and dtype; channels_last is the fast layout for bf16 convs."""
-    module = module.to(device=device, dtype=dtype)
-    if dtype == torch.bfloat16 or device.type == "cuda":
-        module = module.to(memory_format=torch.channels_last)
-    return module
+    """Move a network to its device and dtype in the fast layout (see Placement.module)."""
+    return Placement(device, dtype).module(module)

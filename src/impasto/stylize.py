@@ -5,68 +5,42 @@ Runs on torch (bf16 where the hardware has fast bf16) or on onnxruntime from an 
 
 from __future__ import annotations
 
-import glob
 import os
 import statistics
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
-from .colour import PRESERVE_COLOR, keep_colours, match_colour_histogram
+from .colour import keep_colours, match_colour_histogram
+from .config import StylizeConfig
 from .errors import ImpastoError
-from .images import SAVE_FORMATS, check_output_path, load_image, resize_long_side, save_image, to_image, to_tensor
-from .models import load_model
+from .images import SAVE_FORMATS, ImageInput, check_output_path, expand_inputs, load_image, resize_long_side, save_image, to_image, to_tensor
 from .networks.transformer import TransformerNet
-from .runtime import resolve_device, resolve_precision
+from .options import configure
+from .progress import ProgressCallback, Reporter
+from .runtime import Placement
 
+if TYPE_CHECKING:
+    from .engine import Engine
 
-@dataclass
-class StylizeConfig:
-    """Options of `impasto stylize`, with their defaults."""
-
-    size: int | None = None          # rescale the long side first; None keeps the input's size
-    preserve_color: str = "none"     # none | luminance | histogram
-    runtime: str = "torch"           # torch | onnx
-    device: str = "auto"
-    precision: str = "auto"          # auto | fp32 | bf16
-    progress: bool = True
-
-    def validate(self) -> None:
-        if self.preserve_color not in PRESERVE_COLOR:
-            raise ImpastoError(f"--preserve-color must be one of {', '.join(PRESERVE_COLOR)}")
-        if self.runtime not in ("torch", "onnx"):
-            raise ImpastoError("--runtime must be torch or onnx")
-        if self.size is not None and self.size < 16:
-            raise ImpastoError("--size must be at least 16 pixels")
+__all__ = ["StylizeConfig", "stylize", "stylize_files"]
 
 
 class TorchRunner:
-    """A loaded network on its device; `__call__` maps (1, 3, H, W) in 0..1 to the same shape."""
+    """A loaded network on its placement; `__call__` maps (1, 3, H, W) in 0..1 to the same shape."""
 
-    def __init__(self, model: str | os.PathLike | TransformerNet, device: str = "auto",
-                 precision: str = "auto"):
-        net = model if isinstance(model, TransformerNet) else load_model(model)[0]
-        self.device = resolve_device(device)
-        self.dtype = resolve_precision(precision, self.device)
-        self.net = net.eval().to(self.device)
-        if self.dtype == torch.bfloat16 or self.device.type == "cuda":
-            self.net = self.net.to(memory_format=torch.channels_last)
+    def __init__(self, net: TransformerNet, placement: Placement):
+        self.net, self.placement = net, placement
 
     @torch.inference_mode()
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.to(self.device)
-        if self.dtype == torch.bfloat16 or self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16):
-            y = self.net(x)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
+        with self.placement.autocast():
+            y = self.net(self.placement.tensor(image))
+        self.placement.synchronize()
         return y.float().cpu()
 
 
@@ -93,13 +67,16 @@ class OnnxRunner:
         return torch.from_numpy(y[..., :height, :width].copy())
 
 
-def make_runner(model: str | os.PathLike | TransformerNet, config: StylizeConfig):
+def make_runner(model: str | os.PathLike | TransformerNet, config: StylizeConfig, engine: "Engine"):
     if config.runtime == "onnx":
         path = Path(model) if not isinstance(model, TransformerNet) else None
         if path is None or path.suffix != ".onnx":
-            raise ImpastoError("--runtime onnx needs --model FILE.onnx (make one with `impasto export`)")
+            raise ImpastoError("the onnx runtime needs a model FILE.onnx (make one with `impasto export`)")
         return OnnxRunner(path)
-    return TorchRunner(model, config.device, config.precision)
+    placement = engine.placement(config.device, config.precision)
+    if isinstance(model, TransformerNet):
+        return TorchRunner(placement.module(model.eval(), cast=False), placement)
+    return TorchRunner(engine.transformer(model, placement)[0], placement)
 
 
 def _apply(runner, picture: Image.Image, config: StylizeConfig) -> tuple[Image.Image, float]:
@@ -118,34 +95,19 @@ def _apply(runner, picture: Image.Image, config: StylizeConfig) -> tuple[Image.I
     return to_image(stylized), ms
 
 
-def stylize(image: str | os.PathLike | Image.Image, model: str | os.PathLike | TransformerNet,
-            config: StylizeConfig | None = None, **options) -> Image.Image:
-    """One image through a style network: same size as the input unless `size` is given."""
-    config = StylizeConfig(**{**(config.__dict__ if config else {}), **options})
-    config.validate()
-    return _apply(make_runner(model, config), load_image(image, "input image"), config)[0]
+def stylize(image: ImageInput, model: str | os.PathLike | TransformerNet,
+            config: StylizeConfig | None = None, progress: ProgressCallback | bool | None = None,
+            engine: "Engine | None" = None, **options) -> Image.Image:
+    """One image through a style network: same size as the input unless `size` is given.
+    `model`: a shipped or user model's name, a .safetensors file, or a TransformerNet."""
+    from .engine import default_engine
 
-
-def expand_inputs(inputs: Sequence[str]) -> list[Path]:
-    """Files, folders (their images, recursively) and glob patterns -> image paths, in order."""
-    paths: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            paths += sorted(p for p in path.rglob("*") if p.suffix.lower() in
-                            {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
-        elif path.exists():
-            paths.append(path)
-        elif glob.has_magic(item):
-            matches = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
-            if not matches:
-                raise ImpastoError(f"no files match '{item}'")
-            paths += matches
-        else:
-            raise ImpastoError(f"input image '{item}' does not exist")
-    if not paths:
-        raise ImpastoError("no input images found")
-    return paths
+    config = configure(StylizeConfig, config, **options)
+    report = Reporter(progress, "stylize")
+    runner = make_runner(model, config, engine or default_engine())
+    picture, _ = _apply(runner, load_image(image, "input image"), config)
+    report(phase="done", iteration=1, iterations=1, image=to_tensor(picture))
+    return picture
 
 
 def output_paths(inputs: list[Path], output: str | os.PathLike) -> list[Path]:
@@ -172,18 +134,33 @@ def output_paths(inputs: list[Path], output: str | os.PathLike) -> list[Path]:
 
 
 def stylize_files(inputs: Sequence[str], model: str | os.PathLike, output: str | os.PathLike,
-                  config: StylizeConfig | None = None, **options) -> dict:
-    """Stylize many files; returns {"outputs": [...], "ms_per_image": median network time}."""
-    config = StylizeConfig(**{**(config.__dict__ if config else {}), **options})
-    config.validate()
+                  config: StylizeConfig | None = None, progress: ProgressCallback | bool | None = None,
+                  engine: "Engine | None" = None, **options) -> dict:
+    """Stylize many files. Every input is tried: one that cannot be read or written is reported in
+    "failures" and the rest go on. Returns {"outputs": [...], "ms_per_image": median network time
+    (None if nothing was stylized)}, plus "failures": [{"input", "error"}] where any failed; a
+    Progress event per image."""
+    from .engine import default_engine
+
+    config = configure(StylizeConfig, config, **options)
+    report = Reporter(progress, "stylize")
     paths = expand_inputs(inputs)
     targets = output_paths(paths, output)
-    runner = make_runner(model, config)
-    times, written = [], []
-    for source, target in tqdm(list(zip(paths, targets)), desc="stylize", unit="img",
-                               disable=not config.progress or len(paths) == 1):
-        picture, ms = _apply(runner, load_image(source, "input image"), config)
-        save_image(picture, target)
+    runner = make_runner(model, config, engine or default_engine())
+    times, written, failures = [], [], []
+    for number, (source, target) in enumerate(zip(paths, targets), start=1):
+        try:
+            picture, ms = _apply(runner, load_image(source, "input image"), config)
+            save_image(picture, target)
+        except ImpastoError as exc:
+            failures.append({"input": str(source), "error": str(exc)})
+            report(phase="image", iteration=number, iterations=len(paths), item=str(source))
+            continue
         times.append(ms)
         written.append(str(target))
-    return {"outputs": written, "ms_per_image": statistics.median(times)}
+        report(phase="image", iteration=number, iterations=len(paths), item=str(source),
+               image=to_tensor(picture))
+    summary = {"outputs": written, "ms_per_image": statistics.median(times) if times else None}
+    if failures:
+        summary["failures"] = failures
+    return summary

@@ -19,64 +19,28 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 import torch.distributed as dist
 from PIL import Image
-from tqdm.auto import tqdm
 
-from . import losses
-from .errors import ImpastoError
+from .config import TrainConfig
+from .errors import Cancelled, ImpastoError
 from .files import atomic_path
 from .images import load_image, resize_long_side, to_tensor
 from .models import save_model
-from .networks import load_vgg
 from .networks.transformer import TransformerNet
-from .runtime import prepare, resolve_device, resolve_precision
+from .objective import johnson_objective
+from .options import configure
+from .progress import Progress, ProgressCallback, Reporter, chain
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 log = logging.getLogger("impasto")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
 
-
-@dataclass
-class TrainConfig:
-    """Every option of `impasto train`, with its default (Johnson et al.'s recipe)."""
-
-    iterations: int = 40000
-    epochs: float | None = None         # if set, overrides iterations
-    batch_size: int = 4                 # the global batch, split across processes
-    image_size: int = 256               # random square crops of this size
-    style_size: int = 256               # long side of the style image
-    lr: float = 1e-3
-    content_weight: float = 1.0         # lambda_c
-    style_weight: float = 5.0           # lambda_s
-    tv_weight: float = 1e-6             # lambda_TV (Johnson: 1e-6 .. 1e-4)
-    content_layers: tuple[str, ...] = ("relu2_2",)
-    style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
-    width: float = 1.0                  # channel multiplier of the transformation network
-    norm: str = "instance"              # instance | batch
-    upsample: str = "nearest"           # nearest (+conv) | deconv
-    seed: int = 0
-    checkpoint_every: int = 500
-    network: str = "vgg16"
-    weights: str | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    progress: bool = True
-
-    def validate(self) -> None:
-        for name in ("iterations", "batch_size", "image_size", "style_size", "checkpoint_every"):
-            if getattr(self, name) < (0 if name == "iterations" else 1):
-                raise ImpastoError(f"--{name.replace('_', '-')} must be positive")
-        for name in ("lr", "content_weight", "style_weight", "tv_weight"):
-            value = getattr(self, name)
-            if not value >= 0 or value == math.inf:
-                raise ImpastoError(f"--{name.replace('_', '-')} must be a number >= 0")
-        if self.image_size < 16 or self.image_size % 4:
-            raise ImpastoError("--image-size must be a multiple of 4 and at least 16")
-        if self.epochs is not None and self.epochs <= 0:
-            raise ImpastoError("--epochs must be positive")
+__all__ = ["TrainConfig", "TrainResult", "train"]
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -136,44 +100,6 @@ def load_batch(data: PhotoFolder, samples: Sequence[tuple[int, int]], size: int,
     return torch.stack(crops)
 
 
-# --- the objective ------------------------------------------------------------------------------
-
-@dataclass
-class PerceptualObjective:
-    """Johnson et al.'s joint objective for one style, with the fixed loss network."""
-
-    vgg: torch.nn.Module
-    style_grams: dict[str, torch.Tensor]
-    content_layers: tuple[str, ...]
-    content_weight: float
-    style_weight: float
-    tv_weight: float
-
-    @classmethod
-    def for_style(cls, style: Image.Image, config: TrainConfig, device: torch.device,
-                  dtype: torch.dtype) -> "PerceptualObjective":
-        layers = list(config.content_layers) + list(config.style_layers)
-        vgg = prepare(load_vgg(layers, config.network, "max", config.weights), device, dtype)
-        with torch.no_grad():
-            features = vgg(to_tensor(resize_long_side(style, config.style_size)).to(device),
-                           list(config.style_layers))
-        grams = {layer: losses.normalised_gram(features[layer]) for layer in config.style_layers}
-        return cls(vgg, grams, tuple(config.content_layers), config.content_weight,
-                   config.style_weight, config.tv_weight)
-
-    def __call__(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
-        layers = list(self.content_layers) + list(self.style_grams)
-        with torch.no_grad():
-            targets = self.vgg(content, list(self.content_layers))
-        features = self.vgg(output, layers)
-        content_term = sum(losses.feature_reconstruction_loss(features[l], targets[l])
-                           for l in self.content_layers)
-        style_term = sum(losses.style_reconstruction_loss(features[l], g) for l, g in self.style_grams.items())
-        tv_term = losses.total_variation(output)
-        total = self.content_weight * content_term + self.style_weight * style_term + self.tv_weight * tv_term
-        return {"content": content_term, "style": style_term, "tv": tv_term, "total": total}
-
-
 # --- checkpoints --------------------------------------------------------------------------------
 
 def checkpoint_path(output: Path) -> Path:
@@ -209,12 +135,19 @@ def _distributed() -> tuple[int, int]:
 
 def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, output: str | os.PathLike,
           config: TrainConfig | None = None, resume: bool | str | os.PathLike = False,
-          callback: Callable[[int, dict[str, float]], None] | None = None, **options) -> TrainResult:
+          progress: ProgressCallback | bool | None = None,
+          callback: Callable[[int, dict[str, float]], None] | None = None,
+          engine: "Engine | None" = None, **options) -> TrainResult:
     """Train a TransformerNet for `style` on the photos under `data`; write the model to `output`.
 
-    `callback(iteration, losses)` runs after every step (e.g. for a notebook's live plot)."""
-    config = dataclasses.replace(config or TrainConfig(), **options)
-    config.validate()
+    `progress` receives a Progress event after every step (losses of that batch) and one at the
+    end. Raising impasto.Cancelled from it stops training: a checkpoint is kept at the step reached
+    (so `resume=True` continues exactly) and no model is written. (`callback(iteration, losses)`
+    is the older form of the same.)"""
+    from .engine import default_engine
+
+    engine = engine or default_engine()
+    config = configure(TrainConfig, config, **options)
     output = Path(output)
     if output.suffix != ".safetensors":
         output = output.with_suffix(output.suffix + ".safetensors") if output.suffix else output.with_suffix(".safetensors")
@@ -222,12 +155,12 @@ def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, outpu
         raise ImpastoError(f"output folder '{output.parent}' does not exist")
     rank, world = _distributed()
     if config.batch_size % world:
-        raise ImpastoError(f"--batch-size {config.batch_size} does not split over {world} processes")
-    device = resolve_device(config.device)
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    dtype = resolve_precision(config.precision, device)
+        raise ImpastoError(f"batch size {config.batch_size} does not split over {world} processes")
+    placement = engine.placement(config.device, config.precision)
+    if placement.device.type == "cuda" and world > 1:
+        placement = dataclasses.replace(placement, device=torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))))
+        torch.cuda.set_device(placement.device)
+    report = Reporter(chain(progress, _old_callback(callback)) if rank == 0 else None, "train")
 
     style_image = load_image(style, "style image")
     photos = PhotoFolder(data)
@@ -237,11 +170,14 @@ def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, outpu
     if config.epochs is not None:
         iterations = math.ceil(config.epochs * len(photos) / config.batch_size)
 
-    objective = PerceptualObjective.for_style(style_image, config, device, dtype)
+    vgg = engine.vgg(list(config.content_layers) + list(config.style_layers), config.network, "max",
+                     config.weights, placement)
+    objective = johnson_objective(
+        vgg, to_tensor(resize_long_side(style_image, config.style_size)).to(placement.device),
+        config.content_layers, config.style_layers, config.content_weight, config.style_weight,
+        config.tv_weight)
     torch.manual_seed(config.seed)
-    net = TransformerNet(config.width, config.norm, config.upsample).to(device)
-    if dtype == torch.bfloat16 or device.type == "cuda":
-        net = net.to(memory_format=torch.channels_last)
+    net = placement.module(TransformerNet(config.width, config.norm, config.upsample), cast=False)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     start, history, elapsed = 0, [], 0.0
 
@@ -259,42 +195,41 @@ def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, outpu
         start, history, elapsed = state["iteration"], state["history"], state["seconds"]
         if start > iterations:  # the model would claim fewer iterations than it had
             raise ImpastoError(f"checkpoint '{ckpt}' is already at iteration {start}; "
-                               f"ask for at least that many with --iterations")
+                               f"ask for at least that many iterations")
         if rank == 0:
             log.info("resuming from '%s' at iteration %d", ckpt, start)
 
     model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
     model.train()
     began = time.perf_counter() - elapsed
-    bar = tqdm(total=iterations, initial=start, desc="train", unit="it",
-               disable=not config.progress or rank != 0)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
-    try:
-        for step in range(start, iterations):
-            samples = batch_indices(step, config.batch_size, len(photos), config.seed)[rank::world]
-            batch = load_batch(photos, samples, config.image_size, config.seed).to(device)
-            if dtype == torch.bfloat16 or device.type == "cuda":
-                batch = batch.contiguous(memory_format=torch.channels_last)
-            with autocast:
-                stylized = model(batch)
-            terms = objective(stylized.float(), batch)
-            optimizer.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            optimizer.step()
-            history.append({k: float(v.detach()) for k, v in terms.items()})
-            bar.update(1)
-            bar.set_postfix(content=f"{history[-1]['content']:.3g}", style=f"{history[-1]['style']:.3g}",
-                            total=f"{history[-1]['total']:.4g}", refresh=False)
-            done = step + 1
-            if callback is not None:
-                callback(done, history[-1])
-            if rank == 0 and (done % config.checkpoint_every == 0 or done == iterations):
-                _save_checkpoint(ckpt, {
-                    "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                    "rng": torch.get_rng_state(), "iteration": done, "history": history,
-                    "seconds": time.perf_counter() - began, "config": _comparable(config)})
-    finally:
-        bar.close()
+
+    def checkpoint(done: int) -> None:
+        _save_checkpoint(ckpt, {
+            "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+            "rng": torch.get_rng_state(), "iteration": done, "history": history,
+            "seconds": time.perf_counter() - began, "config": _comparable(config)})
+
+    saved = start
+    for step in range(start, iterations):
+        samples = batch_indices(step, config.batch_size, len(photos), config.seed)[rank::world]
+        batch = placement.tensor(load_batch(photos, samples, config.image_size, config.seed))
+        with placement.autocast():
+            stylized = model(batch)
+        terms = objective(stylized.float(), batch)
+        optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        optimizer.step()
+        history.append(terms.values())
+        done = step + 1
+        if rank == 0 and (done % config.checkpoint_every == 0 or done == iterations):
+            checkpoint(done)
+            saved = done
+        try:
+            report(iteration=done, iterations=iterations, losses=history[-1])
+        except Cancelled:
+            if done != saved:  # keep the work: --resume continues from this very step
+                checkpoint(done)
+            raise
 
     seconds = time.perf_counter() - began
     tail = history[-100:] or [{"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0}]
@@ -309,9 +244,20 @@ def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, outpu
         }
         save_model(net, output, metadata)
         plot_losses(history, output.with_suffix(".loss.png"), config, title=f"{output.stem}: training loss")
+        report(phase="done", iteration=iterations, iterations=iterations, losses=final)
     if world > 1:
         dist.barrier()
     return TrainResult(output, iterations, seconds, final, photos.skipped, history, net)
+
+
+def _old_callback(callback: Callable[[int, dict[str, float]], None] | None) -> ProgressCallback | None:
+    if callback is None:
+        return None
+
+    def consume(event: Progress) -> None:
+        if event.phase == "iteration":
+            callback(event.iteration, event.losses)
+    return consume
 
 
 def _comparable(config: TrainConfig) -> dict:

@@ -1,0 +1,223 @@
+"""Every option of every command, declared once with its default, help text and limits.
+
+The Python API validates these dataclasses and the command line generates its arguments from them
+(see options.py). This module imports no torch, so `impasto --help` stays quick.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from .errors import OptionError
+from .options import check, option
+
+MIN_SIDE = 16            # smallest image side the VGG and transformation networks accept
+AUTO_SCALE_FROM = 512    # outputs above this long side are optimized coarse-to-fine by default
+PRECISIONS = ("auto", "fp32", "bf16")
+PRESERVE_COLOR = ("none", "luminance", "histogram")
+DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps"
+PRECISION_HELP = "auto: bf16 where the hardware computes it natively, else fp32"
+
+
+@dataclass
+class Config:
+    """Base of the option dataclasses. `progress` is kept so older scripts that pass
+    progress=False still run: the library prints nothing either way (progress is now a callback
+    argument of each call)."""
+
+    progress: bool = dataclasses.field(default=True, repr=False, compare=False)
+
+
+@dataclass
+class OptimizeConfig(Config):
+    """Every option of `impasto optimize` (Gatys et al. 2016, 2017), with its default."""
+
+    iterations: int = option(500, "optimizer iterations (at the coarsest scale; half at each finer one)",
+                             minimum=0, group="common")
+    optimizer: str = option("lbfgs", "L-BFGS (one loss evaluation per iteration) or Adam",
+                            choices=("lbfgs", "adam"), group="common")
+    learning_rate: float = option(0.02, "Adam step size, in 0..1 pixel units", above=0,
+                                  flags=("--lr",), group="common")
+    init: str = option("noise", "start from noise, content (the photo), style (the painting) or an "
+                       "image FILE", group="common")
+    seed: int = option(0, "seed for the noise start", minimum=0, maximum=2**32 - 1, group="common")
+    size: int = option(512, "long side of the output in pixels", minimum=MIN_SIDE, group="common")
+    tv_weight: float = option(1e4, "lambda_TV: total-variation smoothing (not in the paper)",
+                              minimum=0, group="common")
+    pooling: str = option("max", "VGG pooling (Gatys et al. prefer avg for synthesis)",
+                          choices=("max", "avg"), group="common")
+    network: str = option("vgg16", "the loss network", choices=("vgg16", "vgg19"), group="common")
+    weights: str | None = option(None, "local VGG weights (.safetensors or torchvision .pth)",
+                                 kind=str, metavar="FILE", group="common")
+    device: str = option("auto", DEVICE_HELP, group="common")
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS, group="common")
+    save_every: int = option(0, "also write OUTPUT-iterNNNN images every N iterations (final scale)",
+                             minimum=0, metavar="N", group="common")
+    content_weight: float = option(1.0, "alpha: weight of the content loss", minimum=0)
+    style_weight: float = option(3e-4, "beta: weight of the style loss", minimum=0)
+    range_weight: float = option(10.0, "pixel-range penalty, relative to the starting loss (0: off)",
+                                 minimum=0)
+    content_layers: tuple[str, ...] = option(("relu4_2",), "VGG layers matched for content",
+                                             metavar="L[,L...]")
+    style_layers: tuple[str, ...] = option(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "VGG layers matched for style",
+        metavar="L[,L...]")
+    style_layer_weights: tuple[float, ...] | None = option(
+        None, "w_l per style layer (normalised to sum 1; default equal)", kind=float, sequence=True,
+        minimum=0, metavar="W[,W...]")
+    style_blend: tuple[float, ...] | None = option(
+        None, "weight per style image (normalised to sum 1; default equal)", kind=float,
+        sequence=True, minimum=0, metavar="B[,B...]")
+    style_scale: float = option(1.0, "style image size relative to the output's", above=0)
+    preserve_color: str = option("none", "luminance: transfer luminance only; histogram: give the "
+                                 "painting the photo's colours first", choices=PRESERVE_COLOR,
+                                 group="control")
+    mask: str | None = option(None, "image whose colours mark regions (with region styles)", kind=str,
+                              group="control")
+    region_styles: tuple[tuple[str, str], ...] = option(
+        (), "style for the mask's COLOUR (#rrggbb, r,g,b, grey level or name); repeat per region. "
+        "Regions without one keep content only", kind=tuple, flags=("--region-style",),
+        metavar="COLOUR=STYLE", group="control")
+    keep_unstyled: bool = option(False, "paste the photo back into regions without a style",
+                                 group="control")
+    scales: int | None = option(None, "coarse-to-fine scales, each twice the previous (default: 1 up "
+                                "to 512 px, one more per doubling)", kind=int, minimum=1, maximum=8,
+                                group="control")
+    tile: int = option(0, "optimize in SIZE px tiles to bound memory (0: whole image)", minimum=0,
+                       metavar="SIZE", group="control")
+    tile_overlap: int | None = option(None, "pixels shared by neighbouring tiles (default SIZE/4)",
+                                      kind=int, minimum=0, group="control")
+    tile_passes: int = option(2, "passes over a shifted tile grid per scale", minimum=1,
+                              group="control")
+
+    def validate(self) -> None:
+        check(self)
+        from .networks.vgg import check_layers  # imported here: it needs torch
+
+        check_layers(self.network, list(self.content_layers) + list(self.style_layers))
+        if self.style_layer_weights is not None:
+            normalised_weights("style_layer_weights", self.style_layer_weights,
+                               len(self.style_layers), "style layers")
+        if self.tile and self.tile < 32:
+            raise OptionError("tile", "{name} must be at least 32 pixels (or 0 for no tiling)")
+        if self.tile and not self.overlap < self.tile // 2:
+            raise OptionError("tile_overlap", "{name} must be less than half of the tile size")
+        if bool(self.mask) != bool(self.region_styles):
+            raise OptionError("mask", "a mask and region styles go together")
+
+    @property
+    def overlap(self) -> int:
+        return self.tile // 4 if self.tile_overlap is None else self.tile_overlap
+
+    def scale_sizes(self) -> list[int]:
+        """Long sides, coarse to fine; each scale doubles the previous one."""
+        count = self.scales or 1 + max(0, math.ceil(math.log2(self.size / AUTO_SCALE_FROM)))
+        return [max(MIN_SIDE, round(self.size / 2 ** k)) for k in reversed(range(count))]
+
+    def scale_iterations(self, scales: int) -> list[int]:
+        """`iterations` at the coarsest scale, half as many at each finer one: a good start from the
+        coarser result needs fewer of the expensive iterations (at least 1 where iterations > 0)."""
+        return [min(self.iterations, max(1, self.iterations >> k)) for k in range(scales)]
+
+
+def normalised_weights(option_name: str, weights: Sequence[float], count: int, of: str) -> list[float]:
+    """Weights that must come one per item and are normalised to sum 1."""
+    if len(weights) != count:
+        raise OptionError(option_name, f"{{name}} has {len(weights)} values for {count} {of}")
+    if any(not w >= 0 for w in weights) or sum(weights) <= 0:
+        raise OptionError(option_name, "{name} must be numbers >= 0 with a positive sum")
+    return [w / sum(weights) for w in weights]
+
+
+def with_defaults(config_class: type, name: str, doc: str, **defaults) -> type:
+    """A subclass of a config whose fields keep their help and limits but take other defaults."""
+    spec = []
+    for f in dataclasses.fields(config_class):
+        if f.name in defaults:
+            spec.append((f.name, f.type, dataclasses.field(default=defaults[f.name], metadata=f.metadata)))
+    cls = dataclasses.make_dataclass(name, spec, bases=(config_class,))
+    cls.__doc__, cls.__module__ = doc, __name__
+    return cls
+
+
+ReconstructConfig = with_defaults(
+    OptimizeConfig, "ReconstructConfig",
+    "Options of `impasto reconstruct`: those of optimize, smaller by default (one run per layer); "
+    "the paper's reconstructions carry no image prior (tv_weight 0).",
+    size=256, iterations=300, tv_weight=0.0)
+
+
+@dataclass
+class TrainConfig(Config):
+    """Every option of `impasto train`, with its default (Johnson et al.'s recipe)."""
+
+    iterations: int = option(40000, "training steps", minimum=0)
+    epochs: float | None = option(None, "passes over the photos (overrides iterations)", kind=float,
+                                  above=0)
+    batch_size: int = option(4, "photos per step (the global batch, split across processes)", minimum=1)
+    image_size: int = option(256, "random square crops of this size", minimum=MIN_SIDE)
+    style_size: int = option(256, "long side of the style image", minimum=MIN_SIDE)
+    lr: float = option(1e-3, "Adam learning rate", above=0)
+    content_weight: float = option(1.0, "lambda_c", minimum=0)
+    style_weight: float = option(5.0, "lambda_s", minimum=0)
+    tv_weight: float = option(1e-6, "lambda_TV (Johnson: 1e-6 .. 1e-4)", minimum=0)
+    content_layers: tuple[str, ...] = option(("relu2_2",), "VGG layers matched for content",
+                                             metavar="L[,L...]")
+    style_layers: tuple[str, ...] = option(("relu1_2", "relu2_2", "relu3_3", "relu4_3"),
+                                           "VGG layers matched for style", metavar="L[,L...]")
+    width: float = option(1.0, "channel multiplier of the transformation network (0.5: half width)",
+                          above=0)
+    norm: str = option("instance", "normalization layers", choices=("instance", "batch"))
+    upsample: str = option("nearest", "nearest upsampling + conv, or transposed conv",
+                           choices=("nearest", "deconv"))
+    seed: int = option(0, "seed for initial weights and crops", minimum=0, maximum=2**32 - 1)
+    checkpoint_every: int = option(500, "steps between checkpoints", minimum=1)
+    network: str = option("vgg16", "the loss network", choices=("vgg16", "vgg19"))
+    weights: str | None = option(None, "local VGG weights", kind=str, metavar="FILE")
+    device: str = option("auto", DEVICE_HELP)
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
+
+    def validate(self) -> None:
+        check(self)
+        from .networks.vgg import check_layers
+
+        check_layers(self.network, list(self.content_layers) + list(self.style_layers))
+        if self.image_size % 4:
+            raise OptionError("image_size", "{name} must be a multiple of 4")
+
+
+@dataclass
+class StylizeConfig(Config):
+    """Options of `impasto stylize`, with their defaults."""
+
+    size: int | None = option(None, "rescale the long side first (default: the input's size)",
+                              kind=int, minimum=MIN_SIDE)
+    preserve_color: str = option("none", "keep the photo's colours: luminance or histogram",
+                                 choices=PRESERVE_COLOR)
+    runtime: str = option("torch", "torch, or onnxruntime from an exported model",
+                          choices=("torch", "onnx"))
+    device: str = option("auto", DEVICE_HELP)
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
+
+    def validate(self) -> None:
+        check(self)
+
+
+@dataclass
+class EvaluateConfig(Config):
+    """Options of `impasto evaluate` (Johnson et al.'s Table 1)."""
+
+    iterations: tuple[int, ...] = option((50, 100, 300), "L-BFGS iterations to compare with",
+                                         minimum=1, metavar="N[,N...]")
+    size: int = option(256, "long side of each photo", minimum=MIN_SIDE)
+    seed: int = option(0, "seed for the noise start", minimum=0, maximum=2**32 - 1)
+    range_weight: float = option(10.0, "pixel-range penalty of the L-BFGS runs, relative to the "
+                                 "starting loss (as in optimize)", minimum=0)
+    device: str = option("auto", DEVICE_HELP)
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
+
+    def validate(self) -> None:
+        check(self)
