@@ -33,7 +33,8 @@ def trace(size: int, scales: int, iterations: int):
     stamps: list[float] = []
     start = time.perf_counter()
     result = run_optimization(CONTENT, STYLE, size=size, scales=scales, iterations=iterations,
-                              progress=False, callback=lambda i, x: stamps.append(time.perf_counter() - start))
+                              progress=lambda e: e.phase == "iteration" and e.scale == e.scales
+                              and stamps.append(time.perf_counter() - start))
     # history[k] is the loss of the image iteration k started from, known at about the end of
     # iteration k - 1; the first one about one iteration before the first stamp.
     first = stamps[0] - (stamps[1] - stamps[0]) if len(stamps) > 1 else 0.0
@@ -83,7 +84,7 @@ def memory_child(size: int, tile: int, limit_gib: float) -> None:
 
     start = time.perf_counter()
     result = run_optimization(CONTENT, STYLE, size=size, scales=1, iterations=1, init="content", tile=tile,
-                              tile_passes=1, progress=False)
+                              tile_passes=1)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(json.dumps({"peak_gib": peak, "seconds": time.perf_counter() - start,
                       "width": result.width, "height": result.height}))

@@ -34,14 +34,16 @@ def child(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     stamps: list[float] = []
 
-    def on_iteration(i: int, image: torch.Tensor) -> None:
+    def on_iteration(event) -> None:
+        if event.phase != "iteration":
+            return
         if device.type == "cuda":
             torch.cuda.synchronize()
         stamps.append(time.perf_counter())
 
     result = run_optimization(CONTENT, STYLE, size=args.size, iterations=args.iterations,
                               optimizer=args.optimizer, precision=args.precision, device=args.device,
-                              progress=False, callback=on_iteration)
+                              progress=on_iteration)
     steps = [b - a for a, b in zip(stamps[args.warmup:], stamps[args.warmup + 1:])]
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**20

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from impasto import Engine
 from impasto.export import export_onnx
 from impasto.images import load_image, resize_long_side, to_tensor
 from impasto.models import find_model, read_metadata
@@ -49,12 +50,13 @@ def main() -> None:
     photo = load_image(ROOT / "examples" / "tubingen.jpg")
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export_onnx(path, Path(tmp) / "model.onnx")
-        runners = {"torch fp32": TorchRunner(path, args.device, "fp32"),
-                   "torch auto": TorchRunner(path, args.device, "auto"),
+        fp32, auto = Engine(args.device, "fp32"), Engine(args.device, "auto")
+        runners = {"torch fp32": TorchRunner(fp32.transformer(path)[0], fp32.default_placement),
+                   "torch auto": TorchRunner(auto.transformer(path)[0], auto.default_placement),
                    "onnxruntime": OnnxRunner(onnx_path)}
-        auto = runners["torch auto"]
-        print(f"model {path.name} (width {meta['width']}), device {auto.device}, "
-              f"auto precision = {str(auto.dtype).replace('torch.', '')}, threads {torch.get_num_threads()}")
+        where = auto.default_placement
+        print(f"model {path.name} (width {meta['width']}), device {where.device}, "
+              f"auto precision = {str(where.dtype).replace('torch.', '')}, threads {torch.get_num_threads()}")
         print(f"{'size':>10} " + "".join(f"{name:>14}" for name in runners) + "   (ms per image, median)")
         for size in args.sizes:
             image = to_tensor(resize_long_side(photo, size))

@@ -34,15 +34,17 @@ def main() -> None:
         for precision in ("fp32", "auto"):
             stamps = []
 
-            def on_step(step: int, losses: dict) -> None:
+            def on_step(event) -> None:
+                if event.phase != "iteration":
+                    return
                 if torch.cuda.is_available() and args.device != "cpu":
                     torch.cuda.synchronize()
                 stamps.append(time.perf_counter())
 
             with tempfile.TemporaryDirectory() as tmp:
                 train(style, args.data, Path(tmp) / "m.safetensors", iterations=args.steps + 3, width=width,
-                      precision=precision, device=args.device, progress=False, checkpoint_every=10**6,
-                      callback=on_step)
+                      precision=precision, device=args.device, checkpoint_every=10**6,
+                      progress=on_step)
             steps = [b - a for a, b in zip(stamps[2:], stamps[3:])]
             print(f"{width:>6} {precision:>10} {statistics.median(steps):8.3f}", flush=True)
 

@@ -33,7 +33,7 @@ def save(image: Image.Image, name: str) -> None:
 
 def run(label: str, *args, **options) -> Image.Image:
     start = time.perf_counter()
-    result = run_optimization(*args, progress=False, **options)
+    result = run_optimization(*args, **options)
     print(f"{label}: {result.width}x{result.height}, loss {result.total_loss:.4g}, "
           f"{time.perf_counter() - start:.0f} s", flush=True)
     return result.image

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     photo = resize_long_side(load_image(ROOT / "examples" / "tubingen.jpg"), 512)
     shipped = [m for m in list_models() if m["source"] == "shipped"]
-    tiles = [("photo", photo)] + [(m["name"], stylize(photo, m["name"], progress=False)) for m in shipped]
+    tiles = [("photo", photo)] + [(m["name"], stylize(photo, m["name"])) for m in shipped]
     rows = [tiles[:3], tiles[3:]] if len(tiles) > 3 else [tiles]
     grids = [label_grid(row) for row in rows]
     width = max(g.width for g in grids)

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from impasto.models import load_model, read_metadata, save_model
+from impasto.terminal import ProgressBars
 from impasto.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +35,7 @@ def main() -> None:
             options["style_weight"] = args.style_weight
         out = work / f"{name}.safetensors"
         resume = out.with_suffix(".ckpt").is_file()
-        result = train(DATA / "style" / f"{name}.jpg", DATA / "train", out, resume=resume, **options)
+        result = train(DATA / "style" / f"{name}.jpg", DATA / "train", out, resume=resume, progress=ProgressBars(), **options)
         net, _ = load_model(out)
         shipped = ROOT / "src" / "impasto" / "pretrained" / f"{name}.safetensors"
         save_model(net, shipped, {k: v for k, v in read_metadata(out).items()

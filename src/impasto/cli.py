@@ -78,11 +78,12 @@ def add_config(parser: argparse.ArgumentParser, config_class: type, groups: tupl
         target = parser
         if meta["group"] not in (None, "common"):
             target = headings.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
-        flags = ["--" + f.name.replace("_", "-"), *meta["flags"]]
+        flags = [meta["flag"] or "--" + f.name.replace("_", "-"), *meta["flags"]]
         kind = value_kind(f)
         default = f.default if f.default is not MISSING else None
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        help_text = meta["help"] + (f" (default {shown})" if shown not in (None, False, "") else "")
+        quiet_default = shown is None or shown is False or shown == ""
+        help_text = meta["help"] + ("" if quiet_default else f" (default {shown})")
         kwargs = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
         if meta["metavar"]:
             kwargs["metavar"] = meta["metavar"]

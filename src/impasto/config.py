@@ -19,7 +19,7 @@ AUTO_SCALE_FROM = 512    # outputs above this long side are optimized coarse-to-
 PRECISIONS = ("auto", "fp32", "bf16")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps"
-PRECISION_HELP = "auto: bf16 where the hardware computes it natively, else fp32"
+PRECISION_HELP = "auto: bf16 where the hardware has fast bf16 (Intel AMX, recent NVIDIA GPUs), else fp32"
 
 
 @dataclass
@@ -79,7 +79,7 @@ class OptimizeConfig(Config):
                               group="control")
     region_styles: tuple[tuple[str, str], ...] = option(
         (), "style for the mask's COLOUR (#rrggbb, r,g,b, grey level or name); repeat per region. "
-        "Regions without one keep content only", kind=tuple, flags=("--region-style",),
+        "Regions without one keep content only", kind=tuple, flag="--region-style",
         metavar="COLOUR=STYLE", group="control")
     keep_unstyled: bool = option(False, "paste the photo back into regions without a style",
                                  group="control")

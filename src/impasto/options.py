@@ -16,14 +16,15 @@ from .errors import OptionError
 
 def option(default: Any, help: str, *, choices: Sequence[str] | None = None,
            minimum: float | None = None, maximum: float | None = None, above: float | None = None,
-           kind: type | None = None, flags: Sequence[str] = (), group: str | None = None,
+           kind: type | None = None, flag: str | None = None, flags: Sequence[str] = (),
+           group: str | None = None,
            metavar: str | None = None, sequence: bool = False, cli: bool = True) -> Any:
     """A config field. minimum/maximum: inclusive bounds; above: exclusive lower bound. kind: the
     value type where the default does not show it (None defaults); for tuples, the item type.
-    flags: extra command-line spellings. group: a heading in --help. sequence: a tuple of values
+    flag: the command-line spelling (default --field-name); flags: extra spellings. group: a heading in --help. sequence: a tuple of values
     (implied by a tuple default). cli=False: Python only."""
     metadata = {"help": help, "choices": tuple(choices) if choices else None, "minimum": minimum,
-                "maximum": maximum, "above": above, "kind": kind, "flags": tuple(flags),
+                "maximum": maximum, "above": above, "kind": kind, "flag": flag, "flags": tuple(flags),
                 "group": group, "metavar": metavar, "cli": cli,
                 "sequence": sequence or isinstance(default, tuple)}
     if isinstance(default, (list, dict, set)):
