@@ -183,15 +183,22 @@ def _progress(args: argparse.Namespace):
     return ProgressBars() if enabled else None
 
 
+def _with_bars(args: argparse.Namespace, call):
+    """call(progress) with the terminal's bars as the progress consumer (none with --quiet)."""
+    bars = _progress(args)
+    try:
+        return call(bars)
+    finally:
+        if bars is not None:
+            bars.close()
+
+
 def _optimize(args: argparse.Namespace) -> int:
     from .optimize import run_optimization
 
     options = _given(args, OptimizeConfig)
-    with_bars = _progress(args)
-    try:
-        result = run_optimization(args.content, args.styles, output=args.output, progress=with_bars, **options)
-    finally:
-        with_bars and with_bars.close()
+    result = _with_bars(args, lambda bars: run_optimization(args.content, args.styles, output=args.output,
+                                                            progress=bars, **options))
     _report(args, result.summary(args.output))
     return 0
 
@@ -200,31 +207,24 @@ def _reconstruct(args: argparse.Namespace) -> int:
     from .reconstruct import reconstruct, reconstruction_grid
 
     options = _given(args, ReconstructConfig)
-    with_bars = _progress(args)
-    try:
-        if args.grid:
-            grid = reconstruction_grid(args.image, args.target, output=args.output, progress=with_bars, **options)
-            _report(args, {"output": args.output, "width": grid.width, "height": grid.height})
-        else:
-            if not args.layers:
-                return _fail("reconstruct needs --layers L[,L...] or --grid", code=2)
-            result = reconstruct(args.image, args.target, list(args.layers), output=args.output,
-                                 progress=with_bars, **options)
-            _report(args, result.summary(args.output))
-    finally:
-        with_bars and with_bars.close()
+    if args.grid:
+        grid = _with_bars(args, lambda bars: reconstruction_grid(args.image, args.target, output=args.output,
+                                                                 progress=bars, **options))
+        _report(args, {"output": args.output, "width": grid.width, "height": grid.height})
+        return 0
+    if not args.layers:
+        return _fail("reconstruct needs --layers L[,L...] or --grid", code=2)
+    result = _with_bars(args, lambda bars: reconstruct(args.image, args.target, list(args.layers),
+                                                       output=args.output, progress=bars, **options))
+    _report(args, result.summary(args.output))
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
     from .train import train
 
-    with_bars = _progress(args)
-    try:
-        result = train(args.style, args.data, args.output, resume=args.resume, progress=with_bars,
-                       **_given(args, TrainConfig))
-    finally:
-        with_bars and with_bars.close()
+    result = _with_bars(args, lambda bars: train(args.style, args.data, args.output, resume=args.resume,
+                                                 progress=bars, **_given(args, TrainConfig)))
     summary = {"output": str(result.output), "iterations": result.iterations, "seconds": result.seconds,
                "skipped_files": result.skipped_files, "final_losses": result.final_losses}
     print(json.dumps(summary) if args.json else
@@ -236,12 +236,8 @@ def _train(args: argparse.Namespace) -> int:
 def _stylize(args: argparse.Namespace) -> int:
     from .stylize import stylize_files
 
-    with_bars = _progress(args)
-    try:
-        summary = stylize_files(args.inputs, args.model, args.output, progress=with_bars,
-                                **_given(args, StylizeConfig))
-    finally:
-        with_bars and with_bars.close()
+    summary = _with_bars(args, lambda bars: stylize_files(args.inputs, args.model, args.output,
+                                                          progress=bars, **_given(args, StylizeConfig)))
     failures = summary.get("failures", [])
     for failure in failures:
         _fail(failure["error"])
@@ -285,12 +281,8 @@ def _export(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, format_table
 
-    with_bars = _progress(args)
-    try:
-        rows = evaluate(args.model, args.style, args.images, csv_path=args.csv, progress=with_bars,
-                        **_given(args, EvaluateConfig))
-    finally:
-        with_bars and with_bars.close()
+    rows = _with_bars(args, lambda bars: evaluate(args.model, args.style, args.images, csv_path=args.csv,
+                                                  progress=bars, **_given(args, EvaluateConfig)))
     print(format_table(rows))
     print(f"wrote {args.csv}", file=sys.stderr)
     return 0

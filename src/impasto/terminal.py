@@ -18,11 +18,12 @@ class ProgressBars:
         if event.phase == "done":
             self.close()
             return
-        if event.tiles:
-            key = (event.task, event.item, event.scale, "tiles")
-            total = event.tiles * event.tile_passes
-            position = (event.tile_pass - 1) * event.tiles + event.tile - (event.iteration < event.iterations)
-            label = f"scale {event.scale}/{event.scales} tiles" if event.scales > 1 else "tiles"
+        if event.tiles:  # one bar per pass over the tiles (each pass has its own grid)
+            key = (event.task, event.item, event.scale, event.tile_pass)
+            total = event.tiles
+            position = event.tile - (event.iteration < event.iterations)
+            label = (f"scale {event.scale}/{event.scales} " if event.scales > 1 else "") + \
+                f"tiles, pass {event.tile_pass}/{event.tile_passes}"
             unit = "tile"
         else:
             key = (event.task, event.item if event.task == "evaluate" else None, event.scale)
