@@ -173,7 +173,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return COMMANDS[args.command](args)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return _fail(f"interrupted; {_left_behind(args)}", code=130)
+
+
+def _left_behind(args: argparse.Namespace) -> str:
+    """What an interrupted command has and has not written, so the message is true."""
+    if args.command in ("optimize", "reconstruct"):
+        extra = " (intermediate images OUTPUT-iterNNNN written so far are kept)" \
+            if getattr(args, "save_every", 0) else ""
+        return f"'{args.output}' was not written{extra}"
+    if args.command == "train":
+        from .train import checkpoint_path, model_path
+
+        ckpt = args.resume if isinstance(args.resume, str) else checkpoint_path(model_path(args.output))
+        return (f"no model was written; the last checkpoint, if one was reached, is kept in "
+                f"'{ckpt}' (continue with --resume)")
+    if args.command == "stylize":
+        return f"images finished before it are in '{args.output}', the rest were not written"
+    if args.command == "evaluate":
+        return f"'{args.csv}' was not written"
+    return "nothing was written"
 
 
 def _progress(args: argparse.Namespace):
@@ -316,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), code=130)
     except ImpastoError as exc:
         return _fail(str(exc))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before a command started
         return _fail("interrupted; nothing was written", code=130)
     except MemoryError:
         return _fail("out of memory; try a smaller --size")

@@ -54,6 +54,9 @@ class OptimizeConfig(Config):
                                  kind=str, metavar="FILE", group="common")
     device: str = option("auto", DEVICE_HELP, group="common")
     precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS, group="common")
+    max_memory: float | None = option(
+        None, "refuse a run estimated to need more than this many GiB (default: the memory "
+        "available now; 0: no check)", kind=float, minimum=0, metavar="GIB", group="common")
     save_every: int = option(0, "also write OUTPUT-iterNNNN images every N iterations (final scale)",
                              minimum=0, metavar="N", group="common")
     content_weight: float = option(1.0, "alpha: weight of the content loss", minimum=0)

@@ -17,6 +17,11 @@ class OptionError(ImpastoError, ValueError):
         return self.text.format(name=name)
 
 
+class OutputError(ImpastoError, OSError):
+    """An output that cannot be written (missing or read-only folder, full disk). Also an OSError,
+    so code that catches write failures as OSError keeps working."""
+
+
 class Cancelled(ImpastoError):
     """Raised by a progress callback to stop a run: it ends within one iteration and writes no
     output (a training run keeps a checkpoint at the step it reached, so --resume continues)."""

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Sequence
 import torch
 
 from .config import EvaluateConfig, TrainConfig
-from .errors import ImpastoError
-from .files import atomic_path
-from .images import expand_inputs, load_image, resize_long_side, to_tensor
+from .errors import ImpastoError, OutputError
+from .files import atomic_path, check_writable
+from .images import check_side, expand_inputs, load_image, resize_long_side, to_tensor
 from .objective import johnson_objective
 from .options import configure
 from .pixels import optimize_pixels
@@ -38,7 +38,10 @@ def trained_config(meta: dict[str, str]) -> TrainConfig:
     except json.JSONDecodeError:
         raise ImpastoError("the model's train_args metadata is not valid JSON") from None
     trained = {k: v for k, v in stored.items() if k in known and k not in ("device", "precision")}
-    return configure(TrainConfig, **trained)
+    try:
+        return configure(TrainConfig, **trained)
+    except ImpastoError as exc:
+        raise ImpastoError(f"the model's stored training options are malformed ({exc})") from None
 
 
 def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequence[str],
@@ -53,22 +56,27 @@ def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequenc
     config = configure(EvaluateConfig, config, **options)
     if csv_path is not None:
         csv_path = Path(csv_path)
-        if not csv_path.parent.is_dir():
-            raise ImpastoError(f"output folder '{csv_path.parent}' does not exist")
+        if csv_path.is_dir():
+            raise OutputError(f"CSV output '{csv_path}' is a folder")
+        check_writable(csv_path.parent)
     report = Reporter(progress, "evaluate")
     placement = engine.placement(config.device, config.precision)
     net, meta = engine.transformer(model, placement)
     trained = trained_config(meta)
     vgg = engine.vgg(list(trained.content_layers) + list(trained.style_layers), trained.network, "max",
                      trained.weights, placement)
-    painting = to_tensor(resize_long_side(load_image(style, "style image"), trained.style_size))
+    painting = resize_long_side(load_image(style, "style image"), trained.style_size)
+    check_side(painting.size, "the style image at the model's style size", "use a less elongated painting")
+    painting = to_tensor(painting)
     objective = johnson_objective(vgg, painting.to(placement.device), trained.content_layers,
                                   trained.style_layers, trained.content_weight, trained.style_weight,
                                   trained.tv_weight)
     checkpoints = sorted(set(config.iterations))
     rows = []
     for path in expand_inputs(images):
-        photo = to_tensor(resize_long_side(load_image(path, "image"), config.size)).to(placement.device)
+        photo = resize_long_side(load_image(path, "image"), config.size)
+        check_side(photo.size, f"'{path.name}' at size {config.size}", "use a larger size")
+        photo = to_tensor(photo).to(placement.device)
         fixed = dataclasses.replace(objective, targets=dataclasses.replace(
             objective.targets, content=objective.content_targets(photo)))
         noise = torch.rand(photo.shape, generator=torch.Generator().manual_seed(config.seed)).to(placement.device)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from .errors import ImpastoError
-from .files import atomic_path
+from .errors import ImpastoError, OutputError
+from .files import atomic_path, check_writable
 from .models import load_model
 
 
@@ -29,8 +29,9 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
     output = Path(output)
     if output.suffix != ".onnx":
         raise ImpastoError(f"ONNX output '{output}' must end in .onnx")
-    if not output.parent.is_dir():
-        raise ImpastoError(f"output folder '{output.parent}' does not exist")
+    if output.is_dir():
+        raise OutputError(f"ONNX output '{output}' is a folder")
+    check_writable(output.parent)
     net, _ = load_model(model)
     core = _Core(net.float().eval())
     axes = {0: "batch", 2: "height", 3: "width"}

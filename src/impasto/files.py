@@ -1,25 +1,83 @@
-"""Writing files atomically: a temporary file in the same folder, renamed over the target only once
-complete, so a crash or kill never leaves a half-written image, model or checkpoint behind."""
+"""Writing files safely: a probe before the work starts, and atomic writes (a temporary file in the
+same folder, renamed over the target only once complete), so a crash, a kill or a full disk never
+leaves a half-written image, model or checkpoint behind, and never costs the old one."""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from .errors import OutputError
+
+# Our temporaries: .NAME.PID.RANDOM.tmp; the PID tells a live writer's file from a killed one's.
+_TEMPORARY = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def check_writable(folder: str | os.PathLike) -> Path:
+    """Fail now, not after the work: create and remove a temporary file in `folder`."""
+    folder = Path(folder) if str(folder) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"output folder '{folder}' does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".impasto-probe.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"cannot write to folder '{folder}': {exc.strerror or exc}") from None
+    return folder
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Remove temporaries of ours left by a process that was killed mid-write (its PID is gone)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        match = _TEMPORARY.match(name)
+        if match and not _alive(int(match.group(1))):
+            try:
+                (folder / name).unlink()
+            except OSError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process, or a PID we cannot test: leave its file alone
+    return True
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path`, on error it is removed."""
+    """Yield a temporary path beside `path`; on success it replaces `path`, on error it is removed.
+    A write that fails (full disk, read-only folder) raises OutputError, one line; `path` is as
+    it was before."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    folder = path.parent if str(path.parent) else Path(".")
+    remove_stale_temporaries(folder)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"cannot write '{path}': {exc.strerror or exc}") from None
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OutputError):
+            raise
+        raise OutputError(f"could not write '{path}': {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -29,3 +87,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _umask()  # read once: os.umask can only be read by setting it, which is not thread-safe

@@ -14,8 +14,8 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import MIN_SIDE
-from .errors import ImpastoError
-from .files import atomic_path
+from .errors import ImpastoError, OutputError
+from .files import atomic_path, check_writable
 
 log = logging.getLogger("impasto")
 
@@ -58,8 +58,13 @@ def load_image(source: ImageInput, what: str = "image") -> Image.Image:
         except PermissionError:
             raise ImpastoError(f"{name} cannot be read: permission denied") from None
         except (OSError, SyntaxError, ValueError) as exc:
-            raise ImpastoError(f"{name} is corrupt or truncated ({exc})") from None
-    image = ImageOps.exif_transpose(image)
+            raise ImpastoError(f"{name} is corrupt or truncated ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        except Exception as exc:  # noqa: BLE001 - decoders raise many types on hostile files
+            raise ImpastoError(f"{name} cannot be decoded ({type(exc).__name__})") from None
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - a broken EXIF block: keep the pixels as stored
+        pass
     if min(image.size) < MIN_SIDE:
         raise ImpastoError(
             f"{name} is {image.width}x{image.height}; images need at least {MIN_SIDE} px on each side"
@@ -141,13 +146,9 @@ def check_output_path(path: str | os.PathLike) -> Path:
         raise ImpastoError(
             f"output '{path}' must end in .png, .jpg or .jpeg (got '{path.suffix or 'no extension'}')"
         )
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ImpastoError(f"output folder '{parent}' does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ImpastoError(f"output folder '{parent}' is not writable")
     if path.is_dir():
-        raise ImpastoError(f"output '{path}' is a folder")
+        raise OutputError(f"output '{path}' is a folder")
+    check_writable(path.parent)
     return path
 
 

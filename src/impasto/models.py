@@ -76,7 +76,16 @@ def load_model(name: str | os.PathLike) -> tuple[TransformerNet, dict[str, str]]
 
     path = find_model(name)
     meta = read_metadata(path)
-    net = TransformerNet(float(meta["width"]), meta["norm"], meta["upsample"])
+    try:
+        width = float(meta["width"])
+        if not 0 < width <= 16:
+            raise ValueError
+        net = TransformerNet(width, meta["norm"], meta["upsample"])
+    except KeyError as exc:
+        raise ImpastoError(f"model '{path}' lacks its {exc.args[0]!r} metadata") from None
+    except (ValueError, ImpastoError):
+        raise ImpastoError(f"model '{path}' has malformed metadata (width {meta.get('width')!r}, "
+                           f"norm {meta.get('norm')!r}, upsample {meta.get('upsample')!r})") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(path).items()}
     try:
         net.load_state_dict(state)

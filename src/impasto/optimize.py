@@ -25,6 +25,7 @@ from .config import MIN_SIDE, OptimizeConfig, normalised_weights
 from .errors import ImpastoError
 from .images import ImageInput, check_output_path, check_side, load_image, resize_long_side, save_image, to_image, to_tensor
 from .masks import load_guides, region_pairs
+from .memory import check_optimize
 from .objective import Objective, Region, Targets, content_targets, style_targets
 from .options import configure
 from .pixels import Stage, optimize_stage
@@ -155,6 +156,8 @@ def run_optimization(content: ImageInput, styles: ImageInput | Sequence[ImageInp
     paintings = [load_image(s, "style image") for s in paintings_in]
     region_paintings = [load_image(s, "style image") for _, s in regions]
     mask = load_image(config.mask, "mask") if regions else None
+    check_optimize(config, photo.size, [p.size for p in paintings + region_paintings],
+                   placement.dtype.itemsize)
     vgg = engine.vgg(list(config.content_layers) + list(config.style_layers), config.network,
                      config.pooling, config.weights, placement)
     layer_weights = dict(zip(config.style_layers, normalised_weights(

@@ -15,7 +15,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .config import OptimizeConfig, ReconstructConfig
 from .errors import OptionError
-from .images import ImageInput, check_output_path, load_image, resize_long_side, save_image, to_image, to_tensor
+from .images import ImageInput, check_output_path, check_side, load_image, resize_long_side, save_image, to_image, to_tensor
+from .memory import check_optimize
 from .objective import Objective, Targets, content_targets, style_targets
 from .optimize import OptimizeResult, initial_image, save_every
 from .options import configure
@@ -55,7 +56,11 @@ def reconstruct(image: ImageInput, target: str, layers: list[str] | str,
     report = Reporter(chain(progress, save_every(output, config.save_every, config.iterations)
                             if output is not None and config.save_every else None), "reconstruct")
     placement = engine.placement(config.device, config.precision)
-    picture = resize_long_side(load_image(image, "image"), config.size)
+    source = load_image(image, "image")
+    check_optimize(config, source.size, [source.size] if target == "style" else [],
+                   placement.dtype.itemsize)
+    picture = resize_long_side(source, config.size)
+    check_side(picture.size, f"the image at size {config.size}", "use a larger size")
     tensor = to_tensor(picture).to(placement.device)
     vgg = engine.vgg(layers, config.network, config.pooling, config.weights, placement)
     if target == "content":

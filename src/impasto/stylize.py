@@ -17,8 +17,9 @@ from PIL import Image
 
 from .colour import keep_colours, match_colour_histogram
 from .config import StylizeConfig
-from .errors import ImpastoError
-from .images import SAVE_FORMATS, ImageInput, check_output_path, expand_inputs, load_image, resize_long_side, save_image, to_image, to_tensor
+from .files import check_writable
+from .errors import ImpastoError, OutputError
+from .images import SAVE_FORMATS, ImageInput, check_output_path, check_side, expand_inputs, load_image, resize_long_side, save_image, to_image, to_tensor
 from .networks.transformer import TransformerNet
 from .options import configure
 from .progress import ProgressCallback, Reporter
@@ -82,6 +83,7 @@ def make_runner(model: str | os.PathLike | TransformerNet, config: StylizeConfig
 def _apply(runner, picture: Image.Image, config: StylizeConfig) -> tuple[Image.Image, float]:
     if config.size:
         picture = resize_long_side(picture, config.size)
+        check_side(picture.size, f"the image at size {config.size}", "use a larger size")
     photo = to_tensor(picture)
     start = time.perf_counter()
     stylized = runner(photo)
@@ -119,9 +121,12 @@ def output_paths(inputs: list[Path], output: str | os.PathLike) -> list[Path]:
         return [check_output_path(output)]
     if output.exists() and not output.is_dir():
         raise ImpastoError(f"output '{output}' exists and is not a folder")
-    if not output.parent.is_dir() and str(output.parent):
-        raise ImpastoError(f"output folder '{output.parent}' does not exist")
-    output.mkdir(exist_ok=True)
+    check_writable(output.parent)
+    try:
+        output.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot make output folder '{output}': {exc.strerror or exc}") from None
+    check_writable(output)
     names, paths = set(), []
     for path in inputs:
         name, n = f"{path.stem}.png", 1

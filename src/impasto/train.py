@@ -26,9 +26,9 @@ import torch.distributed as dist
 from PIL import Image
 
 from .config import TrainConfig
-from .errors import Cancelled, ImpastoError
-from .files import atomic_path
-from .images import load_image, resize_long_side, to_tensor
+from .errors import Cancelled, ImpastoError, OutputError
+from .files import atomic_path, check_writable
+from .images import check_side, load_image, resize_long_side, to_tensor
 from .models import save_model
 from .networks.transformer import TransformerNet
 from .objective import johnson_objective
@@ -46,7 +46,9 @@ __all__ = ["TrainConfig", "TrainResult", "train"]
 # --- data ---------------------------------------------------------------------------------------
 
 class PhotoFolder:
-    """Every image under a folder (recursively). Unreadable files are skipped and counted."""
+    """Every image under a folder (recursively). Files that do not decode in full (truncated,
+    corrupt, not images, decompression bombs) or have a side under MIN_SIDE are skipped and counted:
+    each is decoded once here, because a header check passes truncated files."""
 
     def __init__(self, root: str | os.PathLike):
         root = Path(root)
@@ -56,10 +58,9 @@ class PhotoFolder:
         self.paths, self.skipped = [], 0
         for path in candidates:
             try:
-                with Image.open(path) as image:
-                    image.verify()  # header and structure, without decoding every pixel
+                load_image(path, "training image")
                 self.paths.append(path)
-            except Exception:  # noqa: BLE001 - any unreadable file is skipped, not fatal
+            except ImpastoError:
                 self.skipped += 1
         if not self.paths:
             raise ImpastoError(f"no readable images under '{root}' ({self.skipped} files skipped)")
@@ -69,10 +70,7 @@ class PhotoFolder:
 
     def crop(self, index: int, size: int, generator: torch.Generator) -> torch.Tensor:
         """A random size x size crop after scaling the short side to `size`; (3, size, size) in 0..1."""
-        try:
-            image = load_image(self.paths[index], "training image")
-        except ImpastoError:
-            image = Image.new("RGB", (size, size), (127, 127, 127))  # decoded badly after verify()
+        image = load_image(self.paths[index], "training image")  # decoded once already: a change is an error
         scale = size / min(image.size)
         image = image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))),
                              Image.Resampling.BILINEAR)
@@ -102,8 +100,36 @@ def load_batch(data: PhotoFolder, samples: Sequence[tuple[int, int]], size: int,
 
 # --- checkpoints --------------------------------------------------------------------------------
 
+def model_path(output: str | os.PathLike) -> Path:
+    """The model file: OUTPUT, with .safetensors added where it has another suffix or none."""
+    output = Path(output)
+    if output.suffix == ".safetensors":
+        return output
+    return output.with_suffix(output.suffix + ".safetensors") if output.suffix else output.with_suffix(".safetensors")
+
+
 def checkpoint_path(output: Path) -> Path:
     return output.with_suffix(".ckpt")
+
+
+CHECKPOINT_KEYS = {"model": dict, "optimizer": dict, "rng": torch.Tensor, "iteration": int,
+                   "history": list, "seconds": float, "config": dict}
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint's state. Read with weights_only=True: tensors and plain data only, so a crafted
+    file cannot run code; anything else is refused in one line."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImpastoError(f"'{path}' is not a usable impasto checkpoint ({reason[:120]})") from None
+    if not isinstance(state, dict):
+        raise ImpastoError(f"'{path}' is not an impasto checkpoint (it holds no state dictionary)")
+    for key, kind in CHECKPOINT_KEYS.items():
+        if not isinstance(state.get(key), kind):
+            raise ImpastoError(f"'{path}' is not an impasto checkpoint ({key!r} is missing or malformed)")
+    return state
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -148,11 +174,10 @@ def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, outpu
 
     engine = engine or default_engine()
     config = configure(TrainConfig, config, **options)
-    output = Path(output)
-    if output.suffix != ".safetensors":
-        output = output.with_suffix(output.suffix + ".safetensors") if output.suffix else output.with_suffix(".safetensors")
-    if not output.parent.is_dir():
-        raise ImpastoError(f"output folder '{output.parent}' does not exist")
+    output = model_path(output)
+    if output.is_dir():
+        raise OutputError(f"output '{output}' is a folder")
+    check_writable(output.parent)  # now, not at the first checkpoint 500 steps in
     rank, world = _distributed()
     if config.batch_size % world:
         raise ImpastoError(f"batch size {config.batch_size} does not split over {world} processes")
@@ -172,8 +197,10 @@ def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, outpu
 
     vgg = engine.vgg(list(config.content_layers) + list(config.style_layers), config.network, "max",
                      config.weights, placement)
+    painting = resize_long_side(style_image, config.style_size)
+    check_side(painting.size, "the style image at its style size", "use a larger style size")
     objective = johnson_objective(
-        vgg, to_tensor(resize_long_side(style_image, config.style_size)).to(placement.device),
+        vgg, to_tensor(painting).to(placement.device),
         config.content_layers, config.style_layers, config.content_weight, config.style_weight,
         config.tv_weight)
     torch.manual_seed(config.seed)
@@ -185,13 +212,17 @@ def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, outpu
     if resume:
         if not ckpt.is_file():
             raise ImpastoError(f"no checkpoint to resume from at '{ckpt}'")
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = load_checkpoint(ckpt)
         if state["config"] != _comparable(config):
             raise ImpastoError(f"checkpoint '{ckpt}' was made with other training options; "
                                "resume with the same options")
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
+        try:
+            net.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["rng"])
+        except (RuntimeError, ValueError, TypeError, KeyError) as exc:
+            raise ImpastoError(f"checkpoint '{ckpt}' does not fit this network "
+                               f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
         start, history, elapsed = state["iteration"], state["history"], state["seconds"]
         if start > iterations:  # the model would claim fewer iterations than it had
             raise ImpastoError(f"checkpoint '{ckpt}' is already at iteration {start}; "
@@ -216,12 +247,21 @@ def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, outpu
         with placement.autocast():
             stylized = model(batch)
         terms = objective(stylized.float(), batch)
+        if not torch.isfinite(terms.total):
+            kept = f"; the checkpoint at step {saved} is kept" if saved else ""
+            raise ImpastoError(f"training diverged at step {step + 1} (the loss is not finite); no model "
+                               f"was written{kept}. Lower the learning rate or the loss weights")
         optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
         optimizer.step()
         history.append(terms.values())
         done = step + 1
         if rank == 0 and (done % config.checkpoint_every == 0 or done == iterations):
+            if not all(torch.isfinite(p).all() for p in net.parameters()):
+                raise ImpastoError(f"training diverged at step {done} (the weights are not finite); "
+                                   f"no model was written"
+                                   + (f"; the checkpoint at step {saved} is kept" if saved else "")
+                                   + ". Lower the learning rate or the loss weights")
             checkpoint(done)
             saved = done
         try:

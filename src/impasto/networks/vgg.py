@@ -25,7 +25,7 @@ TORCH_MEAN = (0.485, 0.456, 0.406)
 TORCH_STD = (0.229, 0.224, 0.225)
 
 
-def _layer_plan(network: str) -> list[tuple[str, int, int]]:
+def layer_plan(network: str) -> list[tuple[str, int, int]]:
     """(name, in_channels, out_channels) for every layer of `network`, in order."""
     plan, block, conv, channels = [], 1, 1, 3
     for item in CONFIGS[network]:
@@ -40,7 +40,7 @@ def _layer_plan(network: str) -> list[tuple[str, int, int]]:
 
 def layer_names(network: str) -> list[str]:
     """All layer names of `network`, in order."""
-    return [name for name, _, _ in _layer_plan(network)]
+    return [name for name, _, _ in layer_plan(network)]
 
 
 def conv_names(network: str) -> list[str]:
@@ -69,7 +69,7 @@ class VGG(nn.Module):
         if convention not in ("caffe", "torch"):
             raise ImpastoError(f"unknown input convention {convention!r}")
         self.network, self.convention = network, convention
-        for name, in_channels, out_channels in _layer_plan(network):
+        for name, in_channels, out_channels in layer_plan(network):
             if name.startswith("conv"):
                 self.add_module(name, nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1))
             elif name.startswith("relu"):
