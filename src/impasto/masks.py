@@ -43,7 +43,7 @@ def parse_region_style(text: str) -> tuple[str, str]:
     """'COLOUR=STYLE.jpg' -> (colour, path); the colour is checked here, the file when loaded."""
     colour, sep, path = text.partition("=")
     if not sep or not colour.strip() or not path.strip():
-        raise ImpastoError(f"--region-style takes COLOUR=STYLE.jpg, not {text!r}")
+        raise ImpastoError(f"a region style is COLOUR=STYLE.jpg, not {text!r}")
     parse_colour(colour)
     return colour.strip(), path.strip()
 

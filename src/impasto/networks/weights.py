@@ -149,7 +149,7 @@ def vgg19_torchvision() -> dict[str, torch.Tensor]:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ImpastoError(
                 f"could not download VGG19 weights from {VGG19_URL} ({reason}); download that file "
-                f"on a machine with internet and pass --weights FILE, or use --network vgg16"
+                f"on a machine with internet and pass it as the weights file (--weights FILE), or use vgg16"
             ) from None
         finally:
             socket.setdefaulttimeout(old_timeout)
