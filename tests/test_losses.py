@@ -106,3 +106,27 @@ def test_tv_loss_zero_on_flat_and_positive_on_edges():
     stripes[..., ::2] = 1.0
     # every horizontal neighbour differs by 1, no vertical one does
     assert losses.tv_loss(stripes).item() == 1.0
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_written_out_gram_gradient_equals_autograd(layout):
+    """losses.gram_loss carries its own backward (Gatys' Eq. 6); it must equal autograd's."""
+    torch.manual_seed(0)
+    f = torch.relu(torch.randn(2, 5, 4, 3, dtype=torch.float64))
+    if layout == "channels_last":
+        f = f.contiguous(memory_format=torch.channels_last)
+    a = torch.rand(5, 5, dtype=torch.float64)
+    fast_f = f.clone().requires_grad_(True)
+    plain_f = f.clone().requires_grad_(True)
+    fast = losses.style_loss({"x": fast_f}, {"x": a}, {"x": 0.7})
+    m = 12
+    plain = 0.7 * sum(losses.style_layer_loss(losses.gram_matrix(plain_f[b:b + 1]).double()[0], a * m, 5, m)
+                      for b in range(2))
+    fast.backward()
+    plain.backward()
+    assert torch.allclose(fast, plain) and torch.allclose(fast_f.grad, plain_f.grad)
+    j_fast = f.clone().requires_grad_(True)
+    j_plain = f.clone().requires_grad_(True)
+    losses.style_reconstruction_loss(j_fast, a / 60).backward()
+    (losses.normalised_gram(j_plain) - a / 60).pow(2).mean().backward()
+    assert torch.allclose(j_fast.grad, j_plain.grad)

@@ -36,11 +36,12 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def has_fast_bf16(device: torch.device) -> bool:
-    """bf16 convolutions are only a win on hardware with bf16 matrix units."""
+    """bf16 convolutions are only a win where the hardware computes bf16 natively: Intel AMX (VGG
+    ~4x faster than fp32), AVX512-BF16 (AMD Zen 4: VGG forward+backward ~2.5x), bf16 GPUs."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        return bool(torch.cpu._is_amx_tile_supported())  # Intel AMX: ~4x faster VGG than fp32
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
     return False
 
 
