@@ -128,3 +128,16 @@ def test_bad_input_writes_nothing(tmp_path, model_path, capsys):
     code = main(["stylize", str(tmp_path / "bad.jpg"), "--model", str(model_path), "-o", str(tmp_path / "o.png")])
     assert code == 1 and not (tmp_path / "o.png").exists()
     assert capsys.readouterr().err.strip().startswith("impasto: error:")
+
+
+def test_onnx_runtime_takes_a_model_name_and_exports_once(tmp_path, model_path, photo, monkeypatch):
+    import impasto.export as export
+
+    calls = []
+    real = export.export_onnx
+    monkeypatch.setattr(export, "export_onnx", lambda *a, **k: calls.append(a) or real(*a, **k))
+    first = stylize(photo, model_path, runtime="onnx")
+    second = stylize(photo, model_path, runtime="onnx")
+    assert len(calls) == 1 and first.size == (51, 37)
+    assert np.abs(np.asarray(first, int) - np.asarray(stylize(photo, model_path, precision="fp32"), int)).max() <= 1
+    assert np.array_equal(np.asarray(first), np.asarray(second))

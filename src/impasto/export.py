@@ -44,3 +44,23 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
                               output_names=["stylized"], dynamic_axes={"image": axes, "stylized": axes},
                               opset_version=opset, dynamo=False)
     return output
+
+
+def cached_onnx(model: str | os.PathLike) -> Path:
+    """The ONNX export of a model (a name or .safetensors file), made once into the cache and
+    found again by the model file's content hash."""
+    import hashlib
+
+    from .models import find_model
+    from .networks.weights import cache_dir
+
+    source = find_model(model)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    target = cache_dir() / "onnx" / f"{source.stem}-{digest}.onnx"
+    if not target.is_file():
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ImpastoError(f"cannot make the ONNX cache folder '{target.parent}': {exc.strerror}") from None
+        export_onnx(source, target)
+    return target

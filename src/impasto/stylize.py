@@ -70,10 +70,13 @@ class OnnxRunner:
 
 def make_runner(model: str | os.PathLike | TransformerNet, config: StylizeConfig, engine: "Engine"):
     if config.runtime == "onnx":
-        path = Path(model) if not isinstance(model, TransformerNet) else None
-        if path is None or path.suffix != ".onnx":
-            raise ImpastoError("the onnx runtime needs a model FILE.onnx (make one with `impasto export`)")
-        return OnnxRunner(path)
+        if isinstance(model, TransformerNet):
+            raise ImpastoError("the onnx runtime takes a model name or file, not a network object")
+        if Path(model).suffix == ".onnx":
+            return OnnxRunner(Path(model))
+        from .export import cached_onnx
+
+        return OnnxRunner(cached_onnx(model))  # exported once, then reused
     placement = engine.placement(config.device, config.precision)
     if isinstance(model, TransformerNet):
         return TorchRunner(placement.module(model.eval(), cast=False), placement)
