@@ -1,8 +1,10 @@
 """Benchmark Gatys et al. optimization on the current device.
 
-Prints seconds per iteration (median over the timed iterations, after warm-up) and peak memory at
-256 and 512 px for L-BFGS and Adam in fp32 and bf16, then the total loss after 100 and 300
-iterations. Each configuration runs in its own process so that peak memory is its own.
+Prints seconds per iteration (median over the timed iterations, after warm-up), the same as a
+multiple of the bare VGG16 forward+backward to relu5_1 at that size and precision (bench/floor.py,
+measured in the same run) and peak memory at 256 and 512 px for L-BFGS and Adam in fp32 and bf16,
+then the total loss after 100 and 300 iterations. Each configuration runs in its own process so
+that peak memory is its own.
 
     .venv/bin/python bench/optimize.py                 # everything (about 12 min on 2 CPU cores)
     .venv/bin/python bench/optimize.py --sizes 256 --loss-iterations 100
@@ -19,6 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 CONTENT, STYLE = ROOT / "examples" / "tubingen.jpg", ROOT / "examples" / "starry_night.jpg"
 
 
@@ -84,15 +87,22 @@ def main() -> None:
     if args.child:
         return child(args)
 
+    from floor import cpu_summary, vgg_pass
+
     configs = [(o, p) for o in ("lbfgs", "adam") for p in ("fp32", "bf16")]
     print(f"impasto optimize benchmark, device={args.device}, tubingen x starry_night")
-    print(f"{'size':>6} {'optimizer':>9} {'precision':>9} {'s/iter':>8} {'peak MiB':>9}")
+    print(cpu_summary())
+    print(f"{'size':>9} {'optimizer':>9} {'precision':>9} {'s/iter':>8} {'floor s':>8} {'x floor':>8} {'peak MiB':>9}")
     for size in args.sizes:
+        floors = {}
         for optimizer, precision in configs:
             r = run_child(size, optimizer, precision, args.timed_iterations + args.warmup, args.device,
                           args.warmup)
-            print(f"{r['width']}x{r['height']:<4} {optimizer:>7} {precision:>9} {r['s_per_iter']:8.3f} "
-                  f"{r['peak_mib']:9.0f}", flush=True)
+            if precision not in floors:
+                floors[precision] = vgg_pass(r["width"], r["height"], precision, args.device, repeats=5)
+            floor = floors[precision]
+            print(f"{r['width']:>4}x{r['height']:<4} {optimizer:>9} {precision:>9} {r['s_per_iter']:8.3f} "
+                  f"{floor:8.3f} {r['s_per_iter'] / floor:8.2f} {r['peak_mib']:9.0f}", flush=True)
     print(f"\ntotal loss at {args.loss_size} px (from noise, default weights)")
     print(f"{'optimizer':>9} {'precision':>9} {'after 100':>12} {f'after {args.loss_iterations}':>12} {'wall s':>8}")
     for optimizer, precision in configs:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,8 @@ from impasto.models import find_model, read_metadata
 from impasto.stylize import OnnxRunner, TorchRunner
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from floor import conv_throughput, cpu_summary, transformer_flops  # noqa: E402
 
 
 def median_ms(runner, image: torch.Tensor, repeats: int) -> float:
@@ -57,11 +60,21 @@ def main() -> None:
         where = auto.default_placement
         print(f"model {path.name} (width {meta['width']}), device {where.device}, "
               f"auto precision = {str(where.dtype).replace('torch.', '')}, threads {torch.get_num_threads()}")
-        print(f"{'size':>10} " + "".join(f"{name:>14}" for name in runners) + "   (ms per image, median)")
+        print(cpu_summary())
+        auto_precision = "bf16" if where.dtype == torch.bfloat16 else "fp32"
+        throughput = {p: conv_throughput(p, args.device) for p in ("fp32", auto_precision)}
+        print(f"3x3 conv throughput: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in throughput.items()))
+        print(f"{'size':>10} " + "".join(f"{name:>14}" for name in runners)
+              + f"{'floor fp32':>12}{'floor auto':>12}{'x floor':>10}   (ms per image, median; "
+                "floor: the network's conv FLOPs at the measured conv throughput)")
         for size in args.sizes:
             image = to_tensor(resize_long_side(photo, size))
             row = [median_ms(runner, image, args.repeats) for runner in runners.values()]
-            print(f"{image.shape[3]}x{image.shape[2]:<5}" + "".join(f"{ms:14.1f}" for ms in row), flush=True)
+            flops = transformer_flops(float(meta["width"]), image.shape[3], image.shape[2])
+            floor32 = flops / throughput["fp32"] / 1e6
+            floor_auto = flops / throughput[auto_precision] / 1e6
+            print(f"{image.shape[3]}x{image.shape[2]:<5}" + "".join(f"{ms:14.1f}" for ms in row)
+                  + f"{floor32:12.1f}{floor_auto:12.1f}{row[1] / floor_auto:10.2f}", flush=True)
         # Quality of the fast paths against fp32 torch, on the 0..255 scale of the saved image.
         image = to_tensor(resize_long_side(photo, 512))
         reference = runners["torch fp32"](image)

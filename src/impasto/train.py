@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 from PIL import Image
 
-from .config import TrainConfig
+from .config import COMPILE_FROM, TrainConfig
 from .errors import Cancelled, ImpastoError, OutputError
 from .files import atomic_path, check_writable
 from .images import check_side, load_image, resize_long_side, to_tensor
@@ -230,8 +230,12 @@ def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, outpu
         if rank == 0:
             log.info("resuming from '%s' at iteration %d", ckpt, start)
 
+    net.train()
     model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
-    model.train()
+    if config.compile == "on" or (config.compile == "auto" and iterations - start >= COMPILE_FROM):
+        # Fuses the instance norms, pads and activations around the convolutions; the weights,
+        # optimizer and checkpoints stay those of `net`.
+        model = torch.compile(model)
     began = time.perf_counter() - elapsed
 
     def checkpoint(done: int) -> None:
@@ -303,7 +307,7 @@ def _old_callback(callback: Callable[[int, dict[str, float]], None] | None) -> P
 def _comparable(config: TrainConfig) -> dict:
     """Options that must match for a resumed run to be the same run (the length may change)."""
     data = dataclasses.asdict(config)
-    for key in ("device", "progress", "checkpoint_every", "iterations", "epochs"):
+    for key in ("device", "progress", "checkpoint_every", "iterations", "epochs", "compile"):
         data.pop(key)
     return data
 
