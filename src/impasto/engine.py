@@ -66,7 +66,8 @@ class Engine:
         return self._cached(key, load)
 
     def transformer(self, model: str | os.PathLike, placement: Placement | None = None):
-        """(style network in eval mode on the placement, its metadata) for a model name or file."""
+        """(style network in eval mode on the placement and in its dtype, its metadata) for a model
+        name or file: for inference only."""
         from .models import find_model, load_model
 
         placement = placement or self.default_placement
@@ -75,7 +76,7 @@ class Engine:
 
         def load():
             net, meta = load_model(path)
-            return placement.module(net, cast=False), meta
+            return placement.module(net.eval()), meta
         return self._cached(key, load)
 
     def _cached(self, key: tuple, load):

@@ -81,7 +81,7 @@ def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequenc
             objective.targets, content=objective.content_targets(photo)))
         noise = torch.rand(photo.shape, generator=torch.Generator().manual_seed(config.seed)).to(placement.device)
         with torch.no_grad():
-            stylized = net(placement.tensor(photo)).float()  # fp32, as the tables were made
+            stylized = net(placement.tensor(photo).to(placement.dtype)).float()  # as stylize runs it
             row = {"image": path.name, "network": fixed(stylized).total.item()}
             # keep pixels in range as `impasto optimize` does; scored below on clamped images
             penalised = fixed.with_weights(range=config.range_weight * fixed(noise).total.item())

@@ -20,10 +20,12 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """G^l_ij = sum_k F^l_ik F^l_jk, i.e. G = F F^T (Eq. 3). (B, N, H, W) -> (B, N, N), in fp32.
 
     Computed as (F^T)^T F^T from a (B, M, N) view: for channels_last features that view is free,
-    and the gradient comes back in the same layout as the network's (no conversions)."""
+    and the gradient comes back in the same layout as the network's (no conversions). A blocked
+    matrix product need not round G_ij and G_ji alike; the mean of G and G^T is exactly symmetric."""
     batch, channels, height, width = features.shape
     f = features.float().permute(0, 2, 3, 1).reshape(batch, height * width, channels)
-    return f.transpose(1, 2) @ f
+    g = f.transpose(1, 2) @ f
+    return 0.5 * (g + g.transpose(1, 2))
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
