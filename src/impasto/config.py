@@ -20,7 +20,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_FROM = 1000      # training runs at least this long compile their network by default
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps"
-PRECISION_HELP = "auto: bf16 where the hardware has fast bf16 (Intel AMX, recent NVIDIA GPUs), else fp32"
+PRECISION_HELP = "auto: bf16 where the hardware computes it natively (AMX, AVX512-BF16, bf16 GPUs), else fp32"
 
 
 @dataclass
