@@ -15,7 +15,7 @@ from .errors import OptionError
 from .options import check, option
 
 MIN_SIDE = 16            # smallest image side the VGG and transformation networks accept
-AUTO_SCALE_FROM = 512    # outputs above this long side are optimized coarse-to-fine by default
+AUTO_SCALE_FROM = 256    # outputs above this long side are optimized coarse-to-fine by default
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_FROM = 1000      # training runs at least this long compile their network by default
 PRESERVE_COLOR = ("none", "luminance", "histogram")
@@ -36,14 +36,14 @@ class Config:
 class OptimizeConfig(Config):
     """Every option of `impasto optimize` (Gatys et al. 2016, 2017), with its default."""
 
-    iterations: int = option(500, "optimizer iterations (at the coarsest scale; half at each finer one)",
-                             minimum=0, group="common")
+    iterations: int = option(200, "optimizer iterations at the coarsest scale (half as many at each "
+                             "finer one)", minimum=0, group="common")
     optimizer: str = option("lbfgs", "L-BFGS (one loss evaluation per iteration) or Adam",
                             choices=("lbfgs", "adam"), group="common")
     learning_rate: float = option(0.02, "Adam step size, in 0..1 pixel units", above=0,
                                   flags=("--lr",), group="common")
-    init: str = option("noise", "start from noise, content (the photo), style (the painting) or an "
-                       "image FILE", group="common")
+    init: str = option("content", "start from content (the photo), noise (as Gatys et al.), style "
+                       "(the painting) or an image FILE", group="common")
     seed: int = option(0, "seed for the noise start", minimum=0, maximum=2**32 - 1, group="common")
     size: int = option(512, "long side of the output in pixels", minimum=MIN_SIDE, group="common")
     tv_weight: float = option(1e4, "lambda_TV: total-variation smoothing (not in the paper)",
@@ -88,7 +88,7 @@ class OptimizeConfig(Config):
     keep_unstyled: bool = option(False, "paste the photo back into regions without a style",
                                  group="control")
     scales: int | None = option(None, "coarse-to-fine scales, each twice the previous (default: 1 up "
-                                "to 512 px, one more per doubling)", kind=int, minimum=1, maximum=8,
+                                f"to {AUTO_SCALE_FROM} px, one more per doubling)", kind=int, minimum=1, maximum=8,
                                 group="control")
     tile: int = option(0, "optimize in SIZE px tiles to bound memory (0: whole image)", minimum=0,
                        metavar="SIZE", group="control")
