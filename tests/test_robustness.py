@@ -255,13 +255,14 @@ def test_stale_temporaries_of_killed_writers_are_cleaned(tmp_path, content_path,
     dead.wait()
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        orphan = tmp_path / f".o.png.{dead.pid}.k2j3h4.tmp"
-        busy = tmp_path / f".o.png.{alive.pid}.a8b7c6.tmp"
-        orphan.write_bytes(b"half")
-        busy.write_bytes(b"in progress")
+        orphan = tmp_path / f".o.png.impasto-{dead.pid}-k2j3h4.tmp"
+        busy = tmp_path / f".o.png.impasto-{alive.pid}-a8b7c6.tmp"
+        theirs = tmp_path / f".notes.{dead.pid}.k2j3h4.tmp"  # another program's: not ours to remove
+        for path in (orphan, busy, theirs):
+            path.write_bytes(b"half")
         impasto.run_optimization(content_path, style_path, size=32, iterations=1, precision="fp32",
                                  output=tmp_path / "o.png")
-        assert not orphan.exists() and busy.exists() and (tmp_path / "o.png").exists()
+        assert not orphan.exists() and busy.exists() and theirs.exists() and (tmp_path / "o.png").exists()
     finally:
         alive.kill()
         alive.wait()

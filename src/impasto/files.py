@@ -13,8 +13,13 @@ from typing import Iterator
 
 from .errors import OutputError
 
-# Our temporaries: .NAME.PID.RANDOM.tmp; the PID tells a live writer's file from a killed one's.
-_TEMPORARY = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
+# Our temporaries: .NAME.impasto-PID-RANDOM.tmp; the PID tells a live writer's file from a killed
+# one's, and the marker keeps other programs' hidden files out of reach.
+_TEMPORARY = re.compile(r"^\..+\.impasto-(\d+)-[A-Za-z0-9_]+\.tmp$")
+
+
+def _prefix(name: str) -> str:
+    return f".{name}.impasto-{os.getpid()}-"
 
 
 def check_writable(folder: str | os.PathLike) -> Path:
@@ -23,7 +28,7 @@ def check_writable(folder: str | os.PathLike) -> Path:
     if not folder.is_dir():
         raise OutputError(f"output folder '{folder}' does not exist")
     try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".impasto-probe.", suffix=".tmp")
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=_prefix("probe"), suffix=".tmp")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
@@ -65,7 +70,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     folder = path.parent if str(path.parent) else Path(".")
     remove_stale_temporaries(folder)
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_prefix(path.name), suffix=".tmp")
         os.close(fd)
     except OSError as exc:
         raise OutputError(f"cannot write '{path}': {exc.strerror or exc}") from None
