@@ -1,6 +1,7 @@
 """Applying a style network: any size, batches, colour preservation, ONNX export and runtime."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -133,6 +134,7 @@ def test_bad_input_writes_nothing(tmp_path, model_path, capsys):
 def test_onnx_runtime_takes_a_model_name_and_exports_once(tmp_path, model_path, photo, monkeypatch):
     import impasto.export as export
 
+    monkeypatch.setenv("IMPASTO_CACHE", str(tmp_path / "cache"))  # nothing exported yet
     calls = []
     real = export.export_onnx
     monkeypatch.setattr(export, "export_onnx", lambda *a, **k: calls.append(a) or real(*a, **k))
@@ -141,3 +143,24 @@ def test_onnx_runtime_takes_a_model_name_and_exports_once(tmp_path, model_path, 
     assert len(calls) == 1 and first.size == (51, 37)
     assert np.abs(np.asarray(first, int) - np.asarray(stylize(photo, model_path, precision="fp32"), int)).max() <= 1
     assert np.array_equal(np.asarray(first), np.asarray(second))
+
+
+def test_runtime_auto_uses_onnx_once_exported_without_importing_torch(tmp_path, model_path, photo):
+    """A one-off command on a CPU: the first run (torch) leaves an ONNX export in the cache, the
+    next runs onnxruntime in a process that never imports torch, with the same picture."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "IMPASTO_CACHE": str(tmp_path / "cache"), "CUDA_VISIBLE_DEVICES": ""}
+    script = ("import sys; from impasto.cli import main; code = main(sys.argv[1:]); "
+              "print('torch' in sys.modules); sys.exit(code)")
+    outputs = []
+    for run in range(2):
+        out = tmp_path / f"o{run}.png"
+        proc = subprocess.run([sys.executable, "-c", script, "stylize", str(photo), "--model", str(model_path),
+                               "--precision", "fp32", "-o", str(out), "--quiet"],
+                              capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        outputs.append((proc.stdout.strip().splitlines()[-1], np.asarray(Image.open(out), int)))
+    assert outputs[0][0] == "True" and outputs[1][0] == "False"
+    assert np.abs(outputs[0][1] - outputs[1][1]).max() <= 1

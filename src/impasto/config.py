@@ -204,8 +204,9 @@ class StylizeConfig(Config):
                               kind=int, minimum=MIN_SIDE)
     preserve_color: str = option("none", "keep the photo's colours: luminance or histogram",
                                  choices=PRESERVE_COLOR)
-    runtime: str = option("torch", "torch, or onnxruntime from an exported model",
-                          choices=("torch", "onnx"))
+    runtime: str = option("auto", "torch, onnxruntime (from an export, made once into the cache), or "
+                          "auto: onnxruntime for up to 8 images on a CPU once the export is cached "
+                          "(no torch start-up), torch otherwise", choices=("auto", "torch", "onnx"))
     device: str = option("auto", DEVICE_HELP)
     precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
 

@@ -6,23 +6,9 @@ import os
 import warnings
 from pathlib import Path
 
-import torch
-
 from .errors import ImpastoError, OutputError
-from .files import atomic_path, check_writable
-from .models import load_model
-
-
-class _Core(torch.nn.Module):
-    """The network without its Python-side padding: ONNX inputs must have sides divisible by 4
-    (the runners pad, as TransformerNet.forward does)."""
-
-    def __init__(self, net: torch.nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.net.transform(image)
+from .files import atomic_path, cache_dir, check_writable
+from .models import find_model, load_model
 
 
 def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int = 17) -> Path:
@@ -32,8 +18,21 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
     if output.is_dir():
         raise OutputError(f"ONNX output '{output}' is a folder")
     check_writable(output.parent)
+    import torch
+
+    class Core(torch.nn.Module):
+        """The network without its Python-side padding: ONNX inputs must have sides divisible
+        by 4 (the runners pad, as TransformerNet.forward does)."""
+
+        def __init__(self, net: torch.nn.Module):
+            super().__init__()
+            self.net = net
+
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            return self.net.transform(image)
+
     net, _ = load_model(model)
-    core = _Core(net.float().eval())
+    core = Core(net.float().eval())
     axes = {0: "batch", 2: "height", 3: "width"}
     with atomic_path(output) as tmp:
         # The TorchScript exporter (no onnxscript needed) warns about its own deprecation and about
@@ -46,21 +45,23 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
     return output
 
 
-def cached_onnx(model: str | os.PathLike) -> Path:
-    """The ONNX export of a model (a name or .safetensors file), made once into the cache and
-    found again by the model file's content hash."""
+def onnx_cache_path(model: str | os.PathLike) -> Path:
+    """Where the ONNX export of a model (a name or .safetensors file) is cached: named by the model
+    file's content hash, so a retrained model gets a new export."""
     import hashlib
-
-    from .models import find_model
-    from .networks.weights import cache_dir
 
     source = find_model(model)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    target = cache_dir() / "onnx" / f"{source.stem}-{digest}.onnx"
+    return cache_dir() / "onnx" / f"{source.stem}-{digest}.onnx"
+
+
+def cached_onnx(model: str | os.PathLike) -> Path:
+    """The ONNX export of a model, made once into the cache."""
+    target = onnx_cache_path(model)
     if not target.is_file():
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ImpastoError(f"cannot make the ONNX cache folder '{target.parent}': {exc.strerror}") from None
-        export_onnx(source, target)
+        export_onnx(find_model(model), target)
     return target

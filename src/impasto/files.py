@@ -22,6 +22,14 @@ def _prefix(name: str) -> str:
     return f".{name}.impasto-{os.getpid()}-"
 
 
+def cache_dir() -> Path:
+    """$IMPASTO_CACHE, else $XDG_CACHE_HOME/impasto, else ~/.cache/impasto."""
+    if os.environ.get("IMPASTO_CACHE"):
+        return Path(os.environ["IMPASTO_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "impasto"
+
+
 def check_writable(folder: str | os.PathLike) -> Path:
     """Fail now, not after the work: create and remove a temporary file in `folder`."""
     folder = Path(folder) if str(folder) else Path(".")

@@ -10,7 +10,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import MIN_SIDE
@@ -124,19 +123,30 @@ def check_side(size: tuple[int, int], what: str, advice: str) -> None:
                            f"{MIN_SIDE} px on each side ({advice})")
 
 
-def to_tensor(image: Image.Image) -> torch.Tensor:
-    """RGB PIL image -> float tensor of shape (1, 3, H, W) in [0, 1]."""
+def to_array(image: Image.Image) -> np.ndarray:
+    """RGB PIL image -> float32 array (1, 3, H, W) in [0, 1] (what the networks take)."""
     array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+    return np.ascontiguousarray(array.transpose(2, 0, 1)[None])
 
 
-def to_image(tensor: torch.Tensor) -> Image.Image:
+def from_planes(array: np.ndarray) -> Image.Image:
+    """Float array (1, C, H, W) or (C, H, W), C = 3 or 1, in [0, 1] -> RGB PIL image (clamped)."""
+    array = np.clip(array.reshape(array.shape[-3:]), 0, 1)
+    if array.shape[0] == 1:  # a single (luminance) channel: grey
+        array = np.repeat(array, 3, axis=0)
+    return Image.fromarray((array.transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8), "RGB")
+
+
+def to_tensor(image: Image.Image) -> "torch.Tensor":
+    """RGB PIL image -> float tensor of shape (1, 3, H, W) in [0, 1]."""
+    import torch  # here, so that loading and saving images never needs torch
+
+    return torch.from_numpy(to_array(image))
+
+
+def to_image(tensor: "torch.Tensor") -> Image.Image:
     """Float tensor (1, C, H, W) or (C, H, W), C = 3 or 1, in [0, 1] -> RGB PIL image (clamped)."""
-    tensor = tensor.detach().float().cpu().squeeze(0).clamp(0, 1)
-    if tensor.shape[0] == 1:  # a single (luminance) channel: grey
-        tensor = tensor.expand(3, -1, -1)
-    array = (tensor.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-    return Image.fromarray(array, "RGB")
+    return from_planes(tensor.detach().float().cpu().numpy())
 
 
 def check_output_path(path: str | os.PathLike) -> Path:

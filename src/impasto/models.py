@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import ImpastoError
 from .files import atomic_path
-from .networks.transformer import TransformerNet
+
+if TYPE_CHECKING:
+    from .networks.transformer import TransformerNet
 
 FORMAT = "impasto-transformer/1"
 SHIPPED = Path(__file__).resolve().parent / "pretrained"
@@ -28,9 +30,10 @@ def user_models_dir() -> Path:
     return Path(base) / "impasto" / "models"
 
 
-def save_model(net: TransformerNet, path: str | os.PathLike, metadata: dict[str, str],
+def save_model(net: "TransformerNet", path: str | os.PathLike, metadata: dict[str, str],
                half: bool = False) -> Path:
     """Write weights (fp16 if `half`) and metadata atomically."""
+    import torch
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -61,7 +64,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     from safetensors import safe_open
 
     try:
-        with safe_open(str(path), framework="pt") as handle:
+        with safe_open(str(path), framework="numpy") as handle:  # metadata only: no torch needed
             meta = handle.metadata() or {}
     except Exception as exc:  # noqa: BLE001 - unreadable or not safetensors at all
         raise ImpastoError(f"'{path}' is not a readable model file ({str(exc).splitlines()[0]})") from None
@@ -70,9 +73,11 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     return meta
 
 
-def load_model(name: str | os.PathLike) -> tuple[TransformerNet, dict[str, str]]:
+def load_model(name: str | os.PathLike) -> tuple["TransformerNet", dict[str, str]]:
     """(network in eval mode, fp32, on the CPU; its metadata)."""
     from safetensors.torch import load_file
+
+    from .networks.transformer import TransformerNet
 
     path = find_model(name)
     meta = read_metadata(path)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
-
-import torch
+from typing import TYPE_CHECKING, Callable
 
 from .errors import Cancelled
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["Cancelled", "Progress", "ProgressCallback", "Reporter"]
 
@@ -46,7 +47,7 @@ class Progress:
     tile_passes: int = 0
     losses: dict[str, float] = field(default_factory=dict)
     elapsed: float = 0.0
-    image: torch.Tensor | None = field(default=None, repr=False, compare=False)
+    image: "torch.Tensor | None" = field(default=None, repr=False, compare=False)
     item: str | None = None
 
     def picture(self):

@@ -15,8 +15,8 @@ class ProgressBars:
         self.key: tuple | None = None
 
     def __call__(self, event: Progress) -> None:
-        if event.phase == "done":
-            self.close()
+        if event.phase == "done" or (event.phase == "image" and event.iterations == 1):
+            self.close()  # one image needs no bar
             return
         if event.tiles:  # one bar per pass over the tiles (each pass has its own grid)
             key = (event.task, event.item, event.scale, event.tile_pass)

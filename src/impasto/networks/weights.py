@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ImpastoError
-from ..files import atomic_path
+from ..files import atomic_path, cache_dir
 from .vgg import conv_names, layer_names
 
 log = logging.getLogger("impasto")
@@ -29,14 +29,6 @@ VGG16_SHA256 = "b4ffb8703743fcdeff54343c7eeb8555130333aefd6e2f7f0a76ff33eb7bc764
 VGG16_CACHE_NAME = "vgg16-imagenet-caffe.safetensors"
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 VGG19_HASH_PREFIX = "dcbb9e9d"  # torchvision names files by the first digits of their SHA-256
-
-
-def cache_dir() -> Path:
-    """$IMPASTO_CACHE, else $XDG_CACHE_HOME/impasto, else ~/.cache/impasto."""
-    if os.environ.get("IMPASTO_CACHE"):
-        return Path(os.environ["IMPASTO_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "impasto"
 
 
 def tensors_sha256(state: dict[str, torch.Tensor], network: str = "vgg16") -> str:
