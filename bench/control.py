@@ -32,7 +32,7 @@ def trace(size: int, scales: int, iterations: int):
 
     stamps: list[float] = []
     start = time.perf_counter()
-    result = run_optimization(CONTENT, STYLE, size=size, scales=scales, iterations=iterations,
+    result = run_optimization(CONTENT, STYLE, size=size, scales=scales, iterations=iterations, init="noise",
                               progress=lambda e: e.phase == "iteration" and e.scale == e.scales
                               and stamps.append(time.perf_counter() - start))
     # history[k] is the loss of the image iteration k started from, known at about the end of

@@ -62,7 +62,8 @@ def tile(iterations: int, size: int) -> None:
     """Two scales: half size in one piece, then the full size in tiles of 3/8 of it (3 x 4 tiles,
     two shifted passes). Tiles this small relative to the image make any seam easy to see."""
     tile_size = size * 3 // 8
-    image = run("tiled", PHOTO, PAINTING, size=size, iterations=iterations, scales=2, tile=tile_size)
+    image = run("tiled", PHOTO, PAINTING, size=size, iterations=iterations, scales=2, tile=tile_size,
+                init="noise")
     save(label_grid([(f"--size {size} --scales 2 --tile {tile_size}", image)]), "control_tiled.png")
 
 
