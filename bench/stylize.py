@@ -63,7 +63,7 @@ def main() -> None:
         print(cpu_summary())
         auto_precision = "bf16" if where.dtype == torch.bfloat16 else "fp32"
         throughput = {p: conv_throughput(p, args.device) for p in ("fp32", auto_precision)}
-        print(f"3x3 conv throughput: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in throughput.items()))
+        print("3x3 conv throughput: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in throughput.items()))
         print(f"{'size':>10} " + "".join(f"{name:>14}" for name in runners)
               + f"{'floor fp32':>12}{'floor auto':>12}{'x floor':>10}   (ms per image, median; "
                 "floor: the network's conv FLOPs at the measured conv throughput)")

@@ -9,7 +9,6 @@ from PIL import Image
 
 import impasto
 from impasto import Cancelled, Engine, Progress
-from impasto.images import to_tensor
 from impasto.models import save_model
 from impasto.networks import weights
 from impasto.networks.transformer import TransformerNet

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 import warnings
 from pathlib import Path
 
@@ -15,6 +15,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .config import MIN_SIDE
 from .errors import ImpastoError, OutputError
 from .files import atomic_path, check_writable
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger("impasto")
 
