@@ -75,3 +75,10 @@ def test_layer_options_and_avg_pooling(content_path, style_path):
 def test_bad_options(content_path, style_path, options, message):
     with pytest.raises(ImpastoError, match=message):
         run_optimization(content_path, style_path, OptimizeConfig(**TINY), iterations=1, **options)
+
+
+def test_save_every_skips_the_last_iteration_of_the_final_scale(tmp_path, content_path, style_path):
+    """Two scales, 6 then 3 iterations: intermediates of the final scale only, not its last one."""
+    out = tmp_path / "out.png"
+    run_optimization(content_path, style_path, iterations=6, scales=2, save_every=1, output=out, **TINY)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out-iter0001.png", "out-iter0002.png", "out.png"]

@@ -106,12 +106,17 @@ def style_list(styles: ImageInput | Sequence[ImageInput] | None) -> list[ImageIn
     return list(styles)
 
 
-def save_every(output: Path, every: int, iterations: int) -> ProgressCallback:
+def final_scale_step(event: Progress) -> bool:
+    """An iteration of the last scale, outside tiles: what --save-every and the older callback see."""
+    return event.phase == "iteration" and event.scale == event.scales and not event.tiles
+
+
+def save_every(output: Path, every: int) -> ProgressCallback:
     """A progress consumer that writes OUTPUT-iterNNNN.EXT every `every` iterations of the final
-    scale (not the final iteration: that is the output itself)."""
+    scale (not its last iteration: that is the output itself)."""
     def consume(event: Progress) -> None:
-        if (event.phase == "iteration" and event.scale == event.scales and not event.tiles
-                and event.iteration % every == 0 and event.iteration < iterations and event.image is not None):
+        if (final_scale_step(event) and event.iteration % every == 0 and event.iteration < event.iterations
+                and event.image is not None):
             save_image(event.picture(), output.with_name(f"{output.stem}-iter{event.iteration:04d}{output.suffix}"))
     return consume
 
@@ -149,7 +154,7 @@ def run_optimization(content: ImageInput, styles: ImageInput | Sequence[ImageInp
         output = check_output_path(output)
 
     report = Reporter(chain(progress, _old_callback(callback),
-                            save_every(output, config.save_every, config.iterations)
+                            save_every(output, config.save_every)
                             if output is not None and config.save_every else None), "optimize")
     placement = engine.placement(config.device, config.precision)
     photo = load_image(content, "content image")
@@ -216,8 +221,8 @@ def run_optimization(content: ImageInput, styles: ImageInput | Sequence[ImageInp
         rgb = styled * rgb + (1 - styled) * photo_tensor
     result = OptimizeResult.from_stage(stage, to_image(rgb), config.iterations, history,
                                        time.perf_counter() - report.start)
-    report(phase="done", scale=len(sizes), scales=len(sizes), iteration=config.iterations,
-           iterations=config.iterations, losses=dict(stage.final), image=rgb)
+    report(phase="done", scale=len(sizes), scales=len(sizes), iteration=iterations,
+           iterations=iterations, losses=dict(stage.final), image=rgb)
     if output is not None:
         save_image(result.image, output)
     return result
@@ -229,7 +234,7 @@ def _old_callback(callback: Callable[[int, torch.Tensor], None] | None) -> Progr
         return None
 
     def consume(event: Progress) -> None:
-        if event.phase == "iteration" and event.scale == event.scales and not event.tiles:
+        if final_scale_step(event):
             callback(event.iteration, event.image)
     return consume
 

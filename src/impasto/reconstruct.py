@@ -53,7 +53,7 @@ def reconstruct(image: ImageInput, target: str, layers: list[str] | str,
     if output is not None:
         output = check_output_path(output)
     engine = engine or default_engine()
-    report = Reporter(chain(progress, save_every(output, config.save_every, config.iterations)
+    report = Reporter(chain(progress, save_every(output, config.save_every)
                             if output is not None and config.save_every else None), "reconstruct")
     placement = engine.placement(config.device, config.precision)
     source = load_image(image, "image")
