@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import torch
 
-PRESERVE_COLOR = ("none", "luminance", "histogram")
-
 # YIQ (NTSC): Y is luminance, I and Q carry the colour.
 RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114],
                            [0.595716, -0.274453, -0.321263],

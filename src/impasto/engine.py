@@ -48,9 +48,7 @@ class Engine:
         """This engine's placement, or the one a call's options ask for."""
         if device == "auto" and precision == "auto":
             return self.default_placement
-        default = self.default_placement
-        return Placement.resolve(device, precision) if device != "auto" else \
-            Placement.resolve(str(default.device), precision)
+        return Placement.resolve(str(self.default_placement.device) if device == "auto" else device, precision)
 
     def vgg(self, layers: Sequence[str], network: str = "vgg16", pooling: str = "max",
             weights: str | os.PathLike | None = None, placement: Placement | None = None) -> torch.nn.Module:

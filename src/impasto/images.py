@@ -110,10 +110,15 @@ def to_rgb(image: Image.Image, name: str = "image") -> Image.Image:
     return image.convert("RGB")
 
 
+def long_side_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """(width, height) scaled so the longer side is `long_side` pixels, keeping the aspect ratio."""
+    scale = long_side / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
 def resize_long_side(image: Image.Image, long_side: int) -> Image.Image:
     """Scale so the longer side is `long_side` pixels, keeping the aspect ratio."""
-    scale = long_side / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    size = long_side_size(image.size, long_side)
     if size == image.size:
         return image
     return image.resize(size, Image.Resampling.LANCZOS)

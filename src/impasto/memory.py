@@ -15,7 +15,6 @@ from pathlib import Path
 
 BASE = 0.6 * 2**30          # interpreter, torch, VGG weights
 LBFGS_HISTORY = 100         # pairs kept by pixels.optimize_pixels
-HALO = 64                   # tiling.tiled_gram's context around each crop
 
 
 def channels_per_pixel(network: str, last: str) -> list[tuple[str, float]]:
@@ -75,18 +74,15 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
 
 
-def scaled(size: tuple[int, int], long_side: int) -> tuple[int, int]:
-    """images.resize_long_side's arithmetic, without an image."""
-    scale = long_side / max(size)
-    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
-
-
 def check_optimize(config, photo_size: tuple[int, int], painting_sizes: list[tuple[int, int]],
                    bytes_per_value: int) -> float:
     """Estimate an optimize run's peak memory over its scales; raise ImpastoError if it exceeds
     config.max_memory GiB (default: what is available now; 0: no check). Returns the estimate."""
+    from .config import MIN_SIDE
     from .errors import ImpastoError
+    from .images import long_side_size as scaled
     from .networks import deepest
+    from .tiling import HALO
 
     layers = list(config.content_layers) + list(config.style_layers)
     last = deepest(config.network, layers)
@@ -94,7 +90,7 @@ def check_optimize(config, photo_size: tuple[int, int], painting_sizes: list[tup
     peak = 0.0
     for size in config.scale_sizes():
         width, height = scaled(photo_size, size)
-        style_long = max(16, round(size * config.style_scale))
+        style_long = max(MIN_SIDE, round(size * config.style_scale))
         styles = [scaled(s, style_long) for s in painting_sizes]
         tiled = config.tile and max(width, height) > config.tile
         pixels = min(config.tile, width) * min(config.tile, height) if tiled else width * height

@@ -104,12 +104,12 @@ class Objective:
         zero = image.new_zeros((), dtype=torch.float32)
         terms, shown = {}, {}
         if self.form == "gatys":
-            terms["content"] = _sum((losses.normalised_content_loss(features[l], p)
+            terms["content"] = sum((losses.normalised_content_loss(features[l], p)
                                      for l, p in content.items()), zero)
-            shown["content"] = _sum((losses.content_loss(features[l], p) for l, p in content.items()), zero)
+            shown["content"] = sum((losses.content_loss(features[l], p) for l, p in content.items()), zero)
             terms["tv"] = losses.tv_loss(image) if self.weights.get("tv") else zero
         else:
-            terms["content"] = _sum((losses.feature_reconstruction_loss(features[l], p)
+            terms["content"] = sum((losses.feature_reconstruction_loss(features[l], p)
                                      for l, p in content.items()), zero)
             terms["tv"] = losses.total_variation(image)
         terms["style"] = self._style(features, zero) if self.targets.style_layer_weights else zero
@@ -121,7 +121,7 @@ class Objective:
     def _style(self, features: dict[str, torch.Tensor], zero: torch.Tensor) -> torch.Tensor:
         t = self.targets
         if self.form == "johnson":
-            return _sum((losses.style_reconstruction_loss(features[l], g) for l, g in t.style.items()), zero)
+            return sum((losses.style_reconstruction_loss(features[l], g) for l, g in t.style.items()), zero)
         if not t.regions:
             return losses.style_loss(features, t.style, t.style_layer_weights)
         # Each region weighted by its share of the image, so style and content keep the balance of
@@ -133,10 +133,6 @@ class Objective:
                 total = total + share * losses.style_loss(features, region.style,
                                                           t.style_layer_weights, region.guide)
         return total
-
-
-def _sum(values, zero: torch.Tensor) -> torch.Tensor:
-    return sum(values, zero)
 
 
 # --- targets ------------------------------------------------------------------------------------

@@ -106,14 +106,11 @@ def configure(config_class: type, config: Any = None, **options) -> Any:
     unknown = sorted(set(options) - known)
     if unknown:
         raise OptionError(unknown[0], "unknown option {name}; see " + config_class.__name__)
-    for f in dataclasses.fields(config_class):
-        if f.name in options and f.metadata.get("sequence"):
-            options[f.name] = as_tuple(options[f.name])
     base = config if config is not None else config_class()
     if not isinstance(base, config_class):
         raise OptionError("config", f"{{name}} must be a {config_class.__name__}")
     result = dataclasses.replace(base, **options)
-    for f in dataclasses.fields(config_class):  # sequences set on a config object directly
+    for f in dataclasses.fields(config_class):  # a name, a list or a tuple: always a tuple
         if f.metadata.get("sequence"):
             setattr(result, f.name, as_tuple(getattr(result, f.name)))
     result.validate()

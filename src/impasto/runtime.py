@@ -95,8 +95,3 @@ class Placement:
     def synchronize(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-
-
-def prepare(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
-    """Move a network to its device and dtype in the fast layout (see Placement.module)."""
-    return Placement(device, dtype).module(module)

@@ -93,10 +93,13 @@ def choose_runtime(model, config: StylizeConfig, inputs: int) -> str:
     faster per image), GPUs, explicit bf16, and network objects."""
     if config.runtime != "auto":
         return config.runtime
-    if (not _is_file_model(model) or Path(model).suffix == ".onnx" or inputs > ONNX_AUTO_MAX_INPUTS
-            or config.device not in ("auto", "cpu") or config.precision == "bf16"
+    if not _is_file_model(model):
+        return "torch"
+    if Path(model).suffix == ".onnx":
+        return "onnx"
+    if (inputs > ONNX_AUTO_MAX_INPUTS or config.device not in ("auto", "cpu") or config.precision == "bf16"
             or (config.device == "auto" and _has_nvidia_gpu())):
-        return "onnx" if _is_file_model(model) and Path(model).suffix == ".onnx" else "torch"
+        return "torch"
     from .export import onnx_cache_path
 
     return "onnx" if onnx_cache_path(model).is_file() else "torch"

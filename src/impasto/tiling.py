@@ -16,6 +16,7 @@ import torch
 from . import losses
 
 ALIGN = 16  # VGG's deepest stride: interiors on multiples of 16 map onto whole feature positions
+HALO = 64   # context around each crop of a tiled Gram (memory.py counts it)
 
 
 def tile_starts(length: int, tile: int, overlap: int, shift: int = 0) -> list[int]:
@@ -65,7 +66,7 @@ def feather(height: int, width: int, top: int, left: int, tile_height: int, tile
 
 
 def tiled_gram(vgg: torch.nn.Module, image: torch.Tensor, layers: Sequence[str], tile: int,
-               halo: int = 64) -> dict[str, torch.Tensor]:
+               halo: int = HALO) -> dict[str, torch.Tensor]:
     """Gram matrices per position (losses.gram_per_position) of `image` at `layers`, computed on
     crops of at most tile + 2 * halo pixels a side; equal to the whole-image result when one crop
     covers the image."""
