@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reporting(r)
 
     t = commands.add_parser("train", help="Johnson et al.: train a style network")
-    t.add_argument("--style", required=True, help="the painting")
+    t.add_argument("--style", required=True, nargs="+",
+                   help="the painting, or several: one network for all (conditional instance norm)")
     t.add_argument("--data", required=True, help="folder of training photos (searched recursively)")
     t.add_argument("-o", "--output", required=True, help="model file (.safetensors)")
     t.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
@@ -146,8 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = commands.add_parser("stylize", help="apply a trained style network")
     s.add_argument("inputs", nargs="+", help="images, folders or glob patterns")
-    s.add_argument("--model", required=True,
-                   help="a shipped model's name, a .safetensors or (with --runtime onnx) .onnx file")
+    s.add_argument("--model", default=None,
+                   help="a shipped model's name, a .safetensors or (with --runtime onnx) .onnx file "
+                        "(may be left out with --mix)")
     s.add_argument("-o", "--output", required=True, help="an image file for one input, else a folder")
     add_config(s, StylizeConfig)
     _add_reporting(s)
@@ -245,7 +247,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from .train import train
 
-    result = _with_bars(args, lambda bars: train(args.style, args.data, args.output, resume=args.resume,
+    result = _with_bars(args, lambda bars: train(args.style if len(args.style) > 1 else args.style[0], args.data, args.output, resume=args.resume,
                                                  progress=bars, **_given(args, TrainConfig)))
     summary = {"output": str(result.output), "iterations": result.iterations, "seconds": result.seconds,
                "skipped_files": result.skipped_files, "final_losses": result.final_losses}

@@ -174,7 +174,11 @@ class TrainConfig(Config):
                                            "VGG layers matched for style", metavar="L[,L...]")
     width: float = option(1.0, "channel multiplier of the transformation network (0.5: half width)",
                           above=0)
-    norm: str = option("instance", "normalization layers", choices=("instance", "batch"))
+    norm: str = option("instance", "normalization layers (conditional: several paintings in one network, "
+                       "Dumoulin et al.; chosen whenever several are given)",
+                       choices=("instance", "batch", "conditional"))
+    hold_out: int = option(0, "photos kept out of training for evaluation: those whose path hash is "
+                           "smallest (impasto.data.held_out)", minimum=0)
     upsample: str = option("nearest", "nearest upsampling + conv, or transposed conv",
                            choices=("nearest", "deconv"))
     seed: int = option(0, "seed for initial weights and crops", minimum=0, maximum=2**32 - 1)
@@ -204,6 +208,9 @@ class StylizeConfig(Config):
                               kind=int, minimum=MIN_SIDE)
     preserve_color: str = option("none", "keep the photo's colours: luminance or histogram",
                                  choices=PRESERVE_COLOR)
+    mix: str | None = option(None, "blend styles of one several-style model, e.g. "
+                             "starry_night=0.6,the_scream=0.4 (weights are normalised to sum to 1)",
+                             kind=str, metavar="NAME=W,...")
     runtime: str = option("auto", "torch, onnxruntime (from an export, made once into the cache), or "
                           "auto: onnxruntime for up to 8 images on a CPU once the export is cached "
                           "(no torch start-up), torch otherwise", choices=("auto", "torch", "onnx"))

@@ -21,6 +21,7 @@ from .config import EvaluateConfig, TrainConfig
 from .errors import ImpastoError, OutputError
 from .files import atomic_path, check_writable
 from .images import check_side, expand_inputs, load_image, resize_long_side, to_tensor
+from .models import style_weights
 from .objective import johnson_objective
 from .options import configure
 from .pixels import optimize_pixels
@@ -62,6 +63,8 @@ def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequenc
     report = Reporter(progress, "evaluate")
     placement = engine.placement(config.device, config.precision)
     net, meta = engine.transformer(model, placement)
+    weights = style_weights(model, meta)  # which painting of a several-style network
+    selected = None if weights is None else torch.tensor([weights])
     trained = trained_config(meta)
     vgg = engine.vgg(list(trained.content_layers) + list(trained.style_layers), trained.network, "max",
                      trained.weights, placement)
@@ -81,7 +84,7 @@ def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequenc
             objective.targets, content=objective.content_targets(photo)))
         noise = torch.rand(photo.shape, generator=torch.Generator().manual_seed(config.seed)).to(placement.device)
         with torch.no_grad():
-            stylized = net(placement.tensor(photo).to(placement.dtype)).float()  # as stylize runs it
+            stylized = net(placement.tensor(photo).to(placement.dtype), selected).float()  # as stylize runs it
             row = {"image": path.name, "network": fixed(stylized).total.item()}
             # keep pixels in range as `impasto optimize` does; scored below on clamped images
             penalised = fixed.with_weights(range=config.range_weight * fixed(noise).total.item())

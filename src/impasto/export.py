@@ -28,19 +28,23 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
             super().__init__()
             self.net = net
 
-        def forward(self, image: torch.Tensor) -> torch.Tensor:
-            return self.net.transform(image)
+        def forward(self, image: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+            return self.net.transform(image, style)
 
     net, _ = load_model(model)
     core = Core(net.float().eval())
     axes = {0: "batch", 2: "height", 3: "width"}
+    # A several-style network takes its style weights (1, styles) as a second input.
+    example = (torch.rand(1, 3, 64, 64),) + ((torch.full((1, net.styles), 1 / net.styles),) if net.styles > 1 else ())
+    names = ["image", "style"][:len(example)]
     with atomic_path(output) as tmp:
         # The TorchScript exporter (no onnxscript needed) warns about its own deprecation and about
         # tracing; tests check the dynamic-shape export against torch at several sizes.
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(core, (torch.rand(1, 3, 64, 64),), str(tmp), input_names=["image"],
-                              output_names=["stylized"], dynamic_axes={"image": axes, "stylized": axes},
+            torch.onnx.export(core, example, str(tmp), input_names=names, output_names=["stylized"],
+                              dynamic_axes={"image": axes, "stylized": axes, **({"style": {0: "batch"}}
+                                                                                if net.styles > 1 else {})},
                               opset_version=opset, dynamo=False)
     return output
 

@@ -1,13 +1,16 @@
-"""Style model files: one safetensors file per style, weights plus metadata.
+"""Style model files: safetensors weights plus metadata, one style per file or several styles in
+one conditional-normalization network.
 
-Metadata (all strings): format, width, norm, upsample, style_name, style_sha256, train_args (JSON),
-iterations, seconds, final_losses (JSON), data_images. A model is named either by a path or by the
-file stem of a shipped model (impasto/pretrained/) or of one in the user folder
-($IMPASTO_MODELS, else ~/.local/share/impasto/models).
+Metadata (all strings): format, width, norm, upsample, styles (count), style_name (or, for several,
+style_names as JSON), style_sha256, train_args (JSON), iterations, seconds, final_losses (JSON),
+data_images, and where measured, evaluation (JSON). A model is named by a path, by the file stem of a
+shipped model (impasto/pretrained/) or of one in the user folder ($IMPASTO_MODELS, else
+~/.local/share/impasto/models), or by a style's name inside a several-style file there.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -47,8 +50,13 @@ def save_model(net: "TransformerNet", path: str | os.PathLike, metadata: dict[st
     return path
 
 
+def _model_files() -> list[tuple[str, Path]]:
+    return [(source, path) for source, folder in (("shipped", SHIPPED), ("user", user_models_dir()))
+            if folder.is_dir() for path in sorted(folder.glob("*.safetensors"))]
+
+
 def find_model(name: str | os.PathLike) -> Path:
-    """A path, or the name of a shipped or user model."""
+    """A path, or the name of a shipped or user model, or of a style in a several-style model."""
     path = Path(name)
     if path.is_file():
         return path
@@ -56,6 +64,12 @@ def find_model(name: str | os.PathLike) -> Path:
         candidate = folder / f"{name}.safetensors"
         if candidate.is_file():
             return candidate
+    for _, candidate in _model_files():
+        try:
+            if str(name) in style_names(read_metadata(candidate)):
+                return candidate
+        except ImpastoError:
+            continue
     known = ", ".join(m["name"] for m in list_models()) or "none installed"
     raise ImpastoError(f"no model file or model named '{name}' (known models: {known})")
 
@@ -73,6 +87,61 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     return meta
 
 
+def style_names(meta: dict[str, str]) -> list[str]:
+    """The paintings a model file holds, in the order of its style weights."""
+    if "style_names" in meta:
+        try:
+            names = json.loads(meta["style_names"])
+        except json.JSONDecodeError:
+            names = None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ImpastoError("a model's style_names metadata is malformed")
+        return names
+    return [meta.get("style_name", "?")]
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """'starry_night=0.6,the_scream=0.4' -> {name: weight}."""
+    mix = {}
+    for part in text.split(","):
+        name, _, weight = part.partition("=")
+        try:
+            value = float(weight) if weight.strip() else float("nan")
+        except ValueError:
+            value = float("nan")
+        if not name.strip() or not value >= 0 or value == float("inf"):
+            raise ImpastoError(f"cannot read the mix {text!r}: give NAME=WEIGHT pairs with weights >= 0, "
+                               "e.g. starry_night=0.6,the_scream=0.4")
+        mix[name.strip()] = mix.get(name.strip(), 0.0) + value
+    if sum(mix.values()) <= 0:
+        raise ImpastoError(f"the mix {text!r} has no positive weight")
+    return mix
+
+
+def style_weights(model: str | os.PathLike, meta: dict[str, str], mix: dict[str, float] | None = None
+                  ) -> list[float] | None:
+    """The weight vector that selects a style of a several-style model (None for a one-style model):
+    one-hot for the style `model` names, or the mix's weights normalised to sum to 1 (Dumoulin et
+    al.'s convex combination of the paintings' gamma and beta)."""
+    names = style_names(meta)
+    if int(meta.get("styles", "1")) == 1:
+        if mix and set(mix) - {str(model), names[0]}:
+            raise ImpastoError(f"model '{model}' holds one style, so it cannot be mixed with others")
+        return None
+    if mix:
+        unknown = sorted(set(mix) - set(names))
+        if unknown:
+            raise ImpastoError(f"the mix names {', '.join(unknown)}, which the model holding "
+                               f"{next(iter(mix))} lacks (it has {', '.join(names)})")
+        total = sum(mix.values())
+        return [mix.get(n, 0.0) / total for n in names]
+    name = Path(model).stem if Path(model).suffix == ".safetensors" else str(model)
+    if name not in names:
+        raise ImpastoError(f"model '{model}' holds {len(names)} styles ({', '.join(names)}): name one "
+                           "as the model, or mix them with --mix NAME=WEIGHT,...")
+    return [float(n == name) for n in names]
+
+
 def load_model(name: str | os.PathLike) -> tuple["TransformerNet", dict[str, str]]:
     """(network in eval mode, fp32, on the CPU; its metadata)."""
     from safetensors.torch import load_file
@@ -85,12 +154,13 @@ def load_model(name: str | os.PathLike) -> tuple["TransformerNet", dict[str, str
         width = float(meta["width"])
         if not 0 < width <= 16:
             raise ValueError
-        net = TransformerNet(width, meta["norm"], meta["upsample"])
+        net = TransformerNet(width, meta["norm"], meta["upsample"], int(meta.get("styles", "1")))
     except KeyError as exc:
         raise ImpastoError(f"model '{path}' lacks its {exc.args[0]!r} metadata") from None
     except (ValueError, ImpastoError):
         raise ImpastoError(f"model '{path}' has malformed metadata (width {meta.get('width')!r}, "
-                           f"norm {meta.get('norm')!r}, upsample {meta.get('upsample')!r})") from None
+                           f"norm {meta.get('norm')!r}, upsample {meta.get('upsample')!r}, "
+                           f"styles {meta.get('styles', '1')!r})") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(path).items()}
     try:
         net.load_state_dict(state)
@@ -100,15 +170,19 @@ def load_model(name: str | os.PathLike) -> tuple["TransformerNet", dict[str, str
 
 
 def list_models() -> list[dict[str, str]]:
-    """Shipped models, then the user's, each with its name, path and training summary."""
+    """Shipped models, then the user's: one entry per style (several for a several-style file), each
+    with its name, file, training summary and, where stored, its held-out evaluation."""
     found = []
-    for source, folder in (("shipped", SHIPPED), ("user", user_models_dir())):
-        for path in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
-            try:
-                meta = read_metadata(path)
-            except ImpastoError:
-                continue
-            found.append({"name": path.stem, "source": source, "path": str(path),
-                          "style": meta.get("style_name", "?"), "iterations": meta.get("iterations", "?"),
-                          "width": meta.get("width", "?"), "norm": meta.get("norm", "?")})
+    for source, path in _model_files():
+        try:
+            meta = read_metadata(path)
+            names = style_names(meta)
+        except ImpastoError:
+            continue
+        several = int(meta.get("styles", "1")) > 1
+        for name in names if several else [path.stem]:
+            found.append({"name": name, "source": source, "path": str(path),
+                          "style": name if several else meta.get("style_name", "?"),
+                          "iterations": meta.get("iterations", "?"), "width": meta.get("width", "?"),
+                          "norm": meta.get("norm", "?"), "styles": meta.get("styles", "1")})
     return found

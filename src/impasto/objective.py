@@ -163,15 +163,27 @@ def content_targets(vgg: torch.nn.Module, content: torch.Tensor, layers: Sequenc
     return {layer: features[layer].float() for layer in layers}
 
 
-def johnson_objective(vgg: torch.nn.Module, style: torch.Tensor, content_layers: Sequence[str],
-                      style_layers: Sequence[str], content_weight: float, style_weight: float,
-                      tv_weight: float) -> Objective:
-    """Johnson et al.'s joint objective for one painting (style: (1, 3, H, W) on vgg's device);
-    content targets come with each call."""
-    with torch.no_grad():
-        features = vgg(style, list(style_layers))
-    grams = {layer: losses.normalised_gram(features[layer]) for layer in style_layers}
-    targets = Targets(None, grams, {layer: 1.0 for layer in style_layers},
-                      content_layers=tuple(content_layers))
+def johnson_objective(vgg: torch.nn.Module, styles: torch.Tensor | Sequence[torch.Tensor],
+                      content_layers: Sequence[str], style_layers: Sequence[str], content_weight: float,
+                      style_weight: float, tv_weight: float) -> Objective:
+    """Johnson et al.'s joint objective for one painting or several (each (1, 3, H, W) on vgg's
+    device); content targets come with each call. The Grams are stacked one row per painting, (S, C,
+    C): with several paintings, `pick_styles` gives each sample of a batch its own."""
+    grams: dict[str, list[torch.Tensor]] = {layer: [] for layer in style_layers}
+    for style in [styles] if isinstance(styles, torch.Tensor) else styles:
+        with torch.no_grad():
+            features = vgg(style, list(style_layers))
+        for layer in style_layers:
+            grams[layer].append(losses.normalised_gram(features[layer]))
+    targets = Targets(None, {layer: torch.cat(g) for layer, g in grams.items()},
+                      {layer: 1.0 for layer in style_layers}, content_layers=tuple(content_layers))
     return Objective(vgg, targets, {"content": content_weight, "style": style_weight, "tv": tv_weight},
                      form="johnson")
+
+
+def pick_styles(objective: Objective, rows: Sequence[int]) -> Objective:
+    """The objective whose style target for sample i is painting rows[i] (Dumoulin et al.'s
+    several-style training: each sample matches the painting its style weights select)."""
+    index = torch.as_tensor(list(rows))
+    style = {layer: g[index.to(g.device)] for layer, g in objective.targets.style.items()}
+    return dataclasses.replace(objective, targets=dataclasses.replace(objective.targets, style=style))

@@ -23,6 +23,7 @@ from .errors import ImpastoError, OutputError
 from .files import check_writable
 from .images import (SAVE_FORMATS, ImageInput, check_output_path, check_side, expand_inputs, from_planes,
                      load_image, resize_long_side, save_image, to_array)
+from .models import find_model, parse_mix, read_metadata, style_weights
 from .options import configure
 from .progress import ProgressCallback, Reporter
 
@@ -42,8 +43,8 @@ class TorchRunner:
     norm, 0.5/255 from fp32 on average); one kept in fp32 (a network handed in by the caller,
     still training perhaps) runs under autocast."""
 
-    def __init__(self, net: "TransformerNet", placement: "Placement"):
-        self.net, self.placement = net, placement
+    def __init__(self, net: "TransformerNet", placement: "Placement", style: list[float] | None = None):
+        self.net, self.placement, self.style = net, placement, style
         self.cast = next(net.parameters()).dtype == placement.dtype
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -51,11 +52,12 @@ class TorchRunner:
 
         with torch.inference_mode():
             x = self.placement.tensor(torch.from_numpy(image))
+            style = None if self.style is None else torch.tensor([self.style])
             if self.cast:
-                y = self.net(x.to(self.placement.dtype))
+                y = self.net(x.to(self.placement.dtype), style)
             else:
                 with self.placement.autocast():
-                    y = self.net(x)
+                    y = self.net(x, style)
             self.placement.synchronize()
             return y.float().cpu().numpy()
 
@@ -63,7 +65,7 @@ class TorchRunner:
 class OnnxRunner:
     """An exported model under onnxruntime; pads to a multiple of 4 as TransformerNet.forward does."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, style: list[float] | None = None):
         import onnxruntime as ort
 
         path = Path(path)
@@ -74,12 +76,17 @@ class OnnxRunner:
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own error types
             raise ImpastoError(f"cannot load ONNX model '{path}': {str(exc).splitlines()[0]}") from None
         self.input = self.session.get_inputs()[0].name
+        inputs = [i.name for i in self.session.get_inputs()]
+        if ("style" in inputs) != (style is not None):
+            raise ImpastoError(f"ONNX model '{path}' " + ("holds several styles: name one of them as the model"
+                                                          if style is None else "holds one style: it cannot be mixed"))
+        self.extra = {} if style is None else {"style": np.asarray([style], dtype=np.float32)}
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         x = image.astype(np.float32, copy=False)
         height, width = x.shape[-2:]
         pad = ((0, 0), (0, 0), (0, (-height) % 4), (0, (-width) % 4))
-        y = self.session.run(None, {self.input: np.pad(x, pad, mode="reflect")})[0]
+        y = self.session.run(None, {self.input: np.pad(x, pad, mode="reflect"), **self.extra})[0]
         return np.ascontiguousarray(y[..., :height, :width])
 
 
@@ -109,23 +116,51 @@ def _has_nvidia_gpu() -> bool:
     return os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi") is not None
 
 
+def selected_style(model, config: StylizeConfig) -> list[float] | None:
+    """The style weights a model name (or --mix) selects in a several-style network; None for a
+    one-style model. A network object takes `mix`, or holds one style."""
+    mix = parse_mix(config.mix) if config.mix else None
+    if not _is_file_model(model):
+        if getattr(model, "styles", 1) == 1:
+            if mix:
+                raise ImpastoError("this network holds one style, so it cannot be mixed")
+            return None
+        if not mix:
+            raise ImpastoError(f"this network holds {model.styles} styles: give their weights with mix")
+        names = list(mix)  # a bare network has no names: its styles go by their numbers
+        if any(not n.isdigit() or int(n) >= model.styles for n in names):
+            raise ImpastoError(f"mix a bare network's styles by number, 0 to {model.styles - 1}")
+        total = sum(mix.values())
+        return [mix.get(str(i), 0.0) / total for i in range(model.styles)]
+    if Path(model).suffix == ".onnx":
+        if mix:
+            raise ImpastoError("mix styles by the model's name or .safetensors file, not its .onnx export")
+        return None
+    return style_weights(model, read_metadata(find_model(model)), mix)
+
+
 def make_runner(model, config: StylizeConfig, engine: "Engine | None", inputs: int = 1):
+    if model is None:
+        if not config.mix:
+            raise ImpastoError("name a model, or the styles to mix with mix/--mix")
+        model = next(iter(parse_mix(config.mix)))  # the file holding the mixed styles
+    style = selected_style(model, config)
     runtime = choose_runtime(model, config, inputs)
     if runtime == "onnx":
         if not _is_file_model(model):
             raise ImpastoError("the onnx runtime takes a model name or file, not a network object")
         if Path(model).suffix == ".onnx":
-            return OnnxRunner(Path(model))
+            return OnnxRunner(Path(model), style)
         from .export import cached_onnx
 
-        return OnnxRunner(cached_onnx(model))  # exported once, then reused
+        return OnnxRunner(cached_onnx(model), style)  # exported once, then reused
     from .engine import default_engine
 
     engine = engine or default_engine()
     placement = engine.placement(config.device, config.precision)
     if not _is_file_model(model):
-        return TorchRunner(placement.module(model.eval(), cast=False), placement)
-    runner = TorchRunner(engine.transformer(model, placement)[0], placement)
+        return TorchRunner(placement.module(model.eval(), cast=False), placement, style)
+    runner = TorchRunner(engine.transformer(model, placement)[0], placement, style)
     if config.runtime == "auto" and inputs <= ONNX_AUTO_MAX_INPUTS and placement.device.type == "cpu":
         _export_for_next_time(model)
     return runner
@@ -168,11 +203,12 @@ def _event_image(array: np.ndarray):
     return sys.modules["torch"].from_numpy(array) if "torch" in sys.modules else None
 
 
-def stylize(image: ImageInput, model: "str | os.PathLike | TransformerNet",
+def stylize(image: ImageInput, model: "str | os.PathLike | TransformerNet | None" = None,
             config: StylizeConfig | None = None, progress: ProgressCallback | bool | None = None,
             engine: "Engine | None" = None, **options) -> Image.Image:
     """One image through a style network: same size as the input unless `size` is given.
-    `model`: a shipped or user model's name, a .safetensors file, or a TransformerNet. From Python
+    `model`: a shipped or user model's name (a style of a several-style model too), a .safetensors
+    file, or a TransformerNet; with `mix` (NAME=W,...) it may be left out. From Python
     the engine's torch path is used unless `runtime="onnx"` is asked for (it keeps networks loaded)."""
     config = configure(StylizeConfig, config, **options)
     if config.runtime == "auto":
@@ -210,7 +246,7 @@ def output_paths(inputs: list[Path], output: str | os.PathLike) -> list[Path]:
     return paths
 
 
-def stylize_files(inputs: Sequence[str], model: str | os.PathLike, output: str | os.PathLike,
+def stylize_files(inputs: Sequence[str], model: str | os.PathLike | None, output: str | os.PathLike,
                   config: StylizeConfig | None = None, progress: ProgressCallback | bool | None = None,
                   engine: "Engine | None" = None, **options) -> dict:
     """Stylize many files. Every input is tried: one that cannot be read or written is reported in

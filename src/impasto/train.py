@@ -28,10 +28,11 @@ from PIL import Image
 from .config import COMPILE_FROM, TrainConfig
 from .errors import Cancelled, ImpastoError, OutputError
 from .files import atomic_path, check_writable
+from .data import PhotoFolder, batch_indices, batch_styles, load_batch
 from .images import check_side, load_image, resize_long_side, to_tensor
 from .models import save_model
 from .networks.transformer import TransformerNet
-from .objective import johnson_objective
+from .objective import johnson_objective, pick_styles
 from .options import configure
 from .progress import Progress, ProgressCallback, Reporter, chain
 
@@ -41,61 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("impasto")
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
-
-
-# --- data ---------------------------------------------------------------------------------------
-
-class PhotoFolder:
-    """Every image under a folder (recursively). Files that do not decode in full (truncated,
-    corrupt, not images, decompression bombs) or have a side under MIN_SIDE are skipped and counted:
-    each is decoded once here, because a header check passes truncated files."""
-
-    def __init__(self, root: str | os.PathLike):
-        root = Path(root)
-        if not root.is_dir():
-            raise ImpastoError(f"training folder '{root}' does not exist")
-        candidates = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-        self.paths, self.skipped = [], 0
-        for path in candidates:
-            try:
-                load_image(path, "training image")
-                self.paths.append(path)
-            except ImpastoError:
-                self.skipped += 1
-        if not self.paths:
-            raise ImpastoError(f"no readable images under '{root}' ({self.skipped} files skipped)")
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def crop(self, index: int, size: int, generator: torch.Generator) -> torch.Tensor:
-        """A random size x size crop after scaling the short side to `size`; (3, size, size) in 0..1."""
-        image = load_image(self.paths[index], "training image")  # decoded once already: a change is an error
-        scale = size / min(image.size)
-        image = image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))),
-                             Image.Resampling.BILINEAR)
-        left = int(torch.randint(0, image.width - size + 1, (1,), generator=generator))
-        top = int(torch.randint(0, image.height - size + 1, (1,), generator=generator))
-        return to_tensor(image.crop((left, top, left + size, top + size)))[0]
-
-
-def batch_indices(step: int, batch_size: int, count: int, seed: int) -> list[tuple[int, int]]:
-    """(epoch, image index) of each sample in global batch `step`: a fresh permutation each epoch.
-    A pure function of the step, so resuming needs nothing but the step number."""
-    out = []
-    for position in range(step * batch_size, (step + 1) * batch_size):
-        epoch, offset = divmod(position, count)
-        order = torch.randperm(count, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-        out.append((epoch, int(order[offset])))
-    return out
-
-
-def load_batch(data: PhotoFolder, samples: Sequence[tuple[int, int]], size: int, seed: int) -> torch.Tensor:
-    crops = []
-    for epoch, index in samples:
-        generator = torch.Generator().manual_seed(((seed * 1_000_003 + epoch) * 1_000_033 + index) % 2**63)
-        crops.append(data.crop(index, size, generator))
-    return torch.stack(crops)
 
 
 # --- checkpoints --------------------------------------------------------------------------------
@@ -159,12 +105,17 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), dist.get_world_size()) if world > 1 else (0, 1)
 
 
-def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, output: str | os.PathLike,
+StyleInput = "str | os.PathLike | Image.Image"
+
+
+def train(style: "StyleInput | Sequence[StyleInput]", data: str | os.PathLike, output: str | os.PathLike,
           config: TrainConfig | None = None, resume: bool | str | os.PathLike = False,
           progress: ProgressCallback | bool | None = None,
           callback: Callable[[int, dict[str, float]], None] | None = None,
           engine: "Engine | None" = None, **options) -> TrainResult:
     """Train a TransformerNet for `style` on the photos under `data`; write the model to `output`.
+    Several paintings give one network for all of them with conditional instance normalization
+    (Dumoulin et al. 2017): each batch holds samples of several styles, each matched to its own.
 
     `progress` receives a Progress event after every step (losses of that batch) and one at the
     end. Raising impasto.Cancelled from it stops training: a checkpoint is kept at the step reached
@@ -187,8 +138,20 @@ def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, outpu
         torch.cuda.set_device(placement.device)
     report = Reporter(chain(progress, _old_callback(callback)) if rank == 0 else None, "train")
 
-    style_image = load_image(style, "style image")
-    photos = PhotoFolder(data)
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    if not styles:
+        raise ImpastoError("give at least one style image")
+    names = [Path(s).stem if not isinstance(s, Image.Image) else f"image{i}" for i, s in enumerate(styles)]
+    if len(set(names)) < len(names):
+        raise ImpastoError(f"style images need distinct names ({', '.join(names)}): they name the styles")
+    if len(styles) > 1 and config.norm != "conditional":
+        if config.norm == "batch":
+            raise ImpastoError("several styles need conditional normalization, not batch normalization")
+        config = dataclasses.replace(config, norm="conditional")
+    if len(styles) == 1 and config.norm == "conditional":
+        raise ImpastoError("conditional normalization is for several styles; give more than one")
+    style_images = [load_image(s, "style image") for s in styles]
+    photos = PhotoFolder(data, config.hold_out)
     if photos.skipped and rank == 0:
         log.warning("note: skipped %d unreadable files under '%s'", photos.skipped, data)
     iterations = config.iterations
@@ -197,14 +160,15 @@ def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, outpu
 
     vgg = engine.vgg(list(config.content_layers) + list(config.style_layers), config.network, "max",
                      config.weights, placement)
-    painting = resize_long_side(style_image, config.style_size)
-    check_side(painting.size, "the style image at its style size", "use a larger style size")
+    paintings = [resize_long_side(image, config.style_size) for image in style_images]
+    for painting in paintings:
+        check_side(painting.size, "the style image at its style size", "use a larger style size")
     objective = johnson_objective(
-        vgg, to_tensor(painting).to(placement.device),
+        vgg, [to_tensor(p).to(placement.device) for p in paintings],
         config.content_layers, config.style_layers, config.content_weight, config.style_weight,
         config.tv_weight)
     torch.manual_seed(config.seed)
-    net = placement.module(TransformerNet(config.width, config.norm, config.upsample), cast=False)
+    net = placement.module(TransformerNet(config.width, config.norm, config.upsample, len(styles)), cast=False)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     start, history, elapsed = 0, [], 0.0
 
@@ -248,9 +212,13 @@ def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, outpu
     for step in range(start, iterations):
         samples = batch_indices(step, config.batch_size, len(photos), config.seed)[rank::world]
         batch = placement.tensor(load_batch(photos, samples, config.image_size, config.seed))
+        rows = batch_styles(step, config.batch_size, len(styles))[rank::world]
         with placement.autocast():
-            stylized = model(batch)
-        terms = objective(stylized.float(), batch)
+            if len(styles) > 1:
+                stylized = model(batch, torch.eye(len(styles), device=batch.device)[rows])
+            else:
+                stylized = model(batch)
+        terms = (pick_styles(objective, rows) if len(styles) > 1 else objective)(stylized.float(), batch)
         if not torch.isfinite(terms.total):
             kept = f"; the checkpoint at step {saved} is kept" if saved else ""
             raise ImpastoError(f"training diverged at step {step + 1} (the loss is not finite); no model "
@@ -280,8 +248,9 @@ def train(style: str | os.PathLike | Image.Image, data: str | os.PathLike, outpu
     final = {key: sum(h[key] for h in tail) / len(tail) for key in tail[0]}
     if rank == 0:
         metadata = {
-            "style_name": Path(style).stem if not isinstance(style, Image.Image) else "image",
-            "style_sha256": _image_sha256(style_image),
+            ("style_name" if len(styles) == 1 else "style_names"):
+                names[0] if len(styles) == 1 else json.dumps(names),
+            "style_sha256": ",".join(_image_sha256(image) for image in style_images),
             "train_args": json.dumps(dataclasses.asdict(config)),
             "iterations": str(iterations), "seconds": f"{seconds:.1f}",
             "final_losses": json.dumps(final), "data_images": str(len(photos)),
