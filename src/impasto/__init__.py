@@ -15,18 +15,18 @@ import types
 __version__ = "0.1.0"
 
 _WHERE = {
-    "EvaluateConfig": "config", "OptimizeConfig": "config", "ReconstructConfig": "config",
+    "AudioConfig": "config", "EvaluateConfig": "config", "OptimizeConfig": "config", "ReconstructConfig": "config",
     "StylizeConfig": "config", "TrainConfig": "config",
     "Engine": "engine", "default_engine": "engine",
     "Cancelled": "errors", "ImpastoError": "errors", "OptionError": "errors",
     "Progress": "progress",
-    "evaluate": "evaluate", "OptimizeResult": "optimize", "optimize": "optimize",
+    "audio": "audio", "AudioResult": "audio", "evaluate": "evaluate", "OptimizeResult": "optimize", "optimize": "optimize",
     "run_optimization": "optimize", "reconstruct": "reconstruct", "reconstruction_grid": "reconstruct",
     "stylize": "stylize", "stylize_files": "stylize", "TrainResult": "train", "train": "train",
 }
 # Functions that share their module's name: `impasto.optimize` is the function, the module stays
 # importable as `impasto.optimize` through sys.modules (`from impasto.optimize import ...`).
-_FUNCTIONS = {"evaluate", "optimize", "reconstruct", "stylize", "train"}
+_FUNCTIONS = {"audio", "evaluate", "optimize", "reconstruct", "stylize", "train"}
 __all__ = sorted(_WHERE) + ["__version__"]
 
 
@@ -44,7 +44,7 @@ def __dir__() -> list[str]:
 
 class _Package(types.ModuleType):
     def __setattr__(self, name: str, value) -> None:
-        # The import system sets a submodule as an attribute of its package; for the five names
+        # The import system sets a submodule as an attribute of its package; for the names
         # above that would hide the function, so the function (or the lazy lookup) wins.
         if name in _FUNCTIONS and isinstance(value, types.ModuleType):
             return

@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import MISSING
 
-from .config import EvaluateConfig, OptimizeConfig, ReconstructConfig, StylizeConfig, TrainConfig
+from .config import AudioConfig, EvaluateConfig, OptimizeConfig, ReconstructConfig, StylizeConfig, TrainConfig
 from .errors import Cancelled, ImpastoError, OptionError
 from .options import fields_of, value_kind
 
@@ -168,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--csv", default="evaluation.csv", help="also write the table here (default %(default)s)")
     add_config(v, EvaluateConfig)
     _add_reporting(v, json_help=None)
+
+    a = commands.add_parser("audio", help="Ulyanov & Lebedev: style transfer or texture synthesis for sound")
+    a.add_argument("clips", nargs="*", metavar="CONTENT STYLE",
+                   help="the content clip, then the style clip (WAV, FLAC, OGG; MP3 where libsndfile reads it)")
+    a.add_argument("--texture", metavar="STYLE", help="synthesise a texture of STYLE instead (no content)")
+    a.add_argument("-o", "--output", required=True, help="output sound (.wav, .flac or .ogg)")
+    add_config(a, AudioConfig)
+    _add_reporting(a)
     return parser
 
 
@@ -197,6 +205,8 @@ def _left_behind(args: argparse.Namespace) -> str:
         return f"images finished before it are in '{args.output}', the rest were not written"
     if args.command == "evaluate":
         return f"'{args.csv}' was not written"
+    if args.command == "audio":
+        return f"'{args.output}' was not written"
     return "nothing was written"
 
 
@@ -312,8 +322,33 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audio(args: argparse.Namespace) -> int:
+    from .audio import audio
+    from .sound import check_audio_output, write_audio
+
+    if args.texture is not None and args.clips:
+        return _fail("--texture takes the style alone: give no CONTENT STYLE clips with it", code=2)
+    if args.texture is None and len(args.clips) != 2:
+        return _fail("audio needs CONTENT STYLE (two clips), or --texture STYLE", code=2)
+    check_audio_output(args.output)  # before minutes of work
+    content, style = (None, args.texture) if args.texture is not None else args.clips
+    result = _with_bars(args, lambda bars: audio(content, style, progress=bars, **_given(args, AudioConfig)))
+    write_audio(args.output, result.samples, result.sample_rate)
+    summary = {"output": args.output, "seconds": round(result.seconds, 2), "sample_rate": result.sample_rate,
+               "duration": round(result.duration, 3),
+               "content_loss": result.losses["content"], "style_loss": result.losses["style"],
+               "initial_content_loss": result.initial_losses["content"],
+               "initial_style_loss": result.initial_losses["style"]}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"wrote {args.output} ({result.duration:.2f} s at {result.sample_rate} Hz; style loss "
+              f"{summary['initial_style_loss']:.3g} -> {summary['style_loss']:.3g})")
+    return 0
+
+
 COMMANDS = {"optimize": _optimize, "reconstruct": _reconstruct, "train": _train, "stylize": _stylize,
-            "models": _models, "export": _export, "evaluate": _evaluate}
+            "models": _models, "export": _export, "evaluate": _evaluate, "audio": _audio}
 
 
 def _report(args: argparse.Namespace, summary: dict) -> None:

@@ -236,3 +236,33 @@ class EvaluateConfig(Config):
 
     def validate(self) -> None:
         check(self)
+
+
+@dataclass
+class AudioConfig(Config):
+    """Options of `impasto audio` (Ulyanov & Lebedev 2016: style transfer on spectrograms)."""
+
+    sample_rate: int = option(22050, "common sample rate: both clips are resampled to it, and the "
+                              "output has it", minimum=1000, maximum=384000)
+    start: float = option(0.0, "seconds into each input to start from", minimum=0)
+    duration: float | None = option(None, "seconds of each input to use (default: all); with "
+                                    "--texture, the output's length (default: the style's)",
+                                    kind=float, above=0)
+    n_fft: int = option(2048, "STFT window in samples (hop: a quarter of it)", minimum=16)
+    filters: int = option(4096, "random 1-D convolution filters over the log-magnitude spectrogram",
+                          minimum=1)
+    filter_width: int = option(11, "width of each filter in STFT frames", minimum=1)
+    seed: int = option(0, "seed of the random filters and of the noise start", minimum=0,
+                       maximum=2**32 - 1)
+    content_weight: float = option(1.0, "alpha: weight of the content loss", minimum=0)
+    style_weight: float = option(1e3, "beta: weight of the style loss", minimum=0)
+    iterations: int = option(200, "L-BFGS iterations on the log-magnitude spectrogram", minimum=0)
+    init: str = option("content", "start from the content's spectrogram or from noise (a texture "
+                       "always starts from noise)", choices=("content", "noise"))
+    griffin_lim_iterations: int = option(100, "Griffin-Lim phase-recovery iterations (fast "
+                                         "Griffin-Lim, momentum 0.99)", minimum=0)
+    device: str = option("auto", DEVICE_HELP)
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
+
+    def validate(self) -> None:
+        check(self)

@@ -16,9 +16,13 @@ OnIteration = Callable[[int, torch.Tensor, dict[str, float]], None]
 
 def optimize_pixels(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], Losses], iterations: int,
                     optimizer: str = "lbfgs", learning_rate: float = 0.02,
-                    on_iteration: OnIteration | None = None) -> tuple[torch.Tensor, list[float]]:
+                    on_iteration: OnIteration | None = None, loss_scale: float = 1.0,
+                    keep_best: bool = False) -> tuple[torch.Tensor, list[float]]:
     """Minimise loss_fn(image).total over the pixels; returns (image clamped to 0..1, total per
-    iteration). `on_iteration(i, image, losses)` runs after every step; it may raise (Cancelled)."""
+    iteration). `on_iteration(i, image, losses)` runs after every step; it may raise (Cancelled).
+    The loss is minimised as loss_scale x total / initial total (see the closure). With
+    `keep_best`, the best image evaluated is returned where the last step (never evaluated: one
+    evaluation per iteration) overshot."""
     image = image.detach().clone().float().requires_grad_(True)
     if optimizer == "lbfgs":
         # max_iter=1 per step() keeps one evaluation per iteration (as in Johnson's neural-style);
@@ -30,6 +34,7 @@ def optimize_pixels(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], Losse
     history: list[float] = []
     scale: list[float] = []
     latest: dict[str, float] = {}
+    best: list = []  # [total, image] of the best evaluated image, with keep_best
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
@@ -40,11 +45,13 @@ def optimize_pixels(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], Losse
         # happens on the first step from the photo), and a unit step on the raw loss moved pixels by
         # thousands. Scaled, that fallback is a sane step; other steps are unchanged.
         if not scale:
-            scale.append(1.0 / max(total.item(), 1e-12))
+            scale.append(loss_scale / max(total.item(), 1e-12))
         (total * scale[0]).backward()
         latest.clear()
         latest.update(terms.values())
         history.append(latest["total"])
+        if keep_best and (not best or latest["total"] < best[0]):
+            best[:] = [latest["total"], image.detach().clone()]
         return total.detach() * scale[0]
 
     for i in range(1, iterations + 1):
@@ -57,6 +64,10 @@ def optimize_pixels(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], Losse
                                "the learning rate")
         if on_iteration is not None:
             on_iteration(i, image.detach(), dict(latest))
+    if best:
+        with torch.no_grad():
+            if loss_fn(image).total.item() > best[0]:
+                return best[1].clamp(0, 1), history
     return image.detach().clamp(0, 1), history
 
 
@@ -72,7 +83,8 @@ class Stage:
 
 def optimize_stage(objective: Objective, image: torch.Tensor, iterations: int, optimizer: str = "lbfgs",
                    learning_rate: float = 0.02, range_weight: float = 0.0,
-                   on_iteration: OnIteration | None = None) -> Stage:
+                   on_iteration: OnIteration | None = None, loss_scale: float = 1.0,
+                   keep_best: bool = False) -> Stage:
     """Optimize `image` against `objective` and measure the losses at the start and the end."""
     with torch.no_grad():
         initial = objective(image)
@@ -80,7 +92,7 @@ def optimize_stage(objective: Objective, image: torch.Tensor, iterations: int, o
     # 256 px it doubled the final loss): a quadratic penalty scaled to the objective keeps them in.
     objective = objective.with_weights(range=range_weight * initial.total.item())
     final_image, history = optimize_pixels(image, objective, iterations, optimizer, learning_rate,
-                                           on_iteration)
+                                           on_iteration, loss_scale, keep_best)
     with torch.no_grad():
         final = objective(final_image)  # the losses of the image the user gets (clamped)
     return Stage(final_image, initial.values(), final.values(), history)
