@@ -16,17 +16,18 @@ __version__ = "0.1.0"
 
 _WHERE = {
     "AudioConfig": "config", "EvaluateConfig": "config", "OptimizeConfig": "config", "ReconstructConfig": "config",
-    "StylizeConfig": "config", "TrainConfig": "config",
+    "StylizeConfig": "config", "TrainConfig": "config", "VideoConfig": "config",
     "Engine": "engine", "default_engine": "engine",
     "Cancelled": "errors", "ImpastoError": "errors", "OptionError": "errors",
     "Progress": "progress",
     "audio": "audio", "AudioResult": "audio", "evaluate": "evaluate", "OptimizeResult": "optimize", "optimize": "optimize",
     "run_optimization": "optimize", "reconstruct": "reconstruct", "reconstruction_grid": "reconstruct",
     "stylize": "stylize", "stylize_files": "stylize", "TrainResult": "train", "train": "train",
+    "video": "video",
 }
 # Functions that share their module's name: `impasto.optimize` is the function, the module stays
 # importable as `impasto.optimize` through sys.modules (`from impasto.optimize import ...`).
-_FUNCTIONS = {"audio", "evaluate", "optimize", "reconstruct", "stylize", "train"}
+_FUNCTIONS = {"audio", "video", "evaluate", "optimize", "reconstruct", "stylize", "train"}
 __all__ = sorted(_WHERE) + ["__version__"]
 
 

@@ -12,7 +12,8 @@ import os
 import sys
 from dataclasses import MISSING
 
-from .config import AudioConfig, EvaluateConfig, OptimizeConfig, ReconstructConfig, StylizeConfig, TrainConfig
+from .config import (AudioConfig, EvaluateConfig, OptimizeConfig, ReconstructConfig, StylizeConfig, TrainConfig,
+                     VideoConfig)
 from .errors import Cancelled, ImpastoError, OptionError
 from .options import fields_of, value_kind
 
@@ -87,8 +88,8 @@ def add_config(parser: argparse.ArgumentParser, config_class: type, groups: tupl
         kwargs = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
         if meta["metavar"]:
             kwargs["metavar"] = meta["metavar"]
-        if kind is bool:
-            kwargs["action"] = "store_true"
+        if kind is bool:  # on by default: --name / --no-name
+            kwargs["action"] = argparse.BooleanOptionalAction if default is True else "store_true"
         elif kind is tuple:  # (colour, style) pairs: one flag per region
             kwargs.update(action="append", type=region_style)
         elif meta["sequence"]:
@@ -169,6 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_config(v, EvaluateConfig)
     _add_reporting(v, json_help=None)
 
+    d = commands.add_parser("video", help="stylize a video clip with a style network, without flicker")
+    d.add_argument("input", help="the clip (mp4, mov, mkv, webm, animated gif, ...)")
+    d.add_argument("-o", "--output", required=True, help="output clip (.mp4, .mov, .mkv, .webm or .gif)")
+    d.add_argument("--model", default=None, help="a shipped model's name or a .safetensors file "
+                   "(may be left out with --mix)")
+    add_config(d, VideoConfig)
+    _add_reporting(d)
+
     a = commands.add_parser("audio", help="Ulyanov & Lebedev: style transfer or texture synthesis for sound")
     a.add_argument("clips", nargs="*", metavar="CONTENT STYLE",
                    help="the content clip, then the style clip (WAV, FLAC, OGG; MP3 where libsndfile reads it)")
@@ -205,7 +214,7 @@ def _left_behind(args: argparse.Namespace) -> str:
         return f"images finished before it are in '{args.output}', the rest were not written"
     if args.command == "evaluate":
         return f"'{args.csv}' was not written"
-    if args.command == "audio":
+    if args.command in ("audio", "video"):
         return f"'{args.output}' was not written"
     return "nothing was written"
 
@@ -322,6 +331,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _video(args: argparse.Namespace) -> int:
+    from .video import video
+
+    summary = _with_bars(args, lambda bars: video(args.input, args.output, args.model, progress=bars,
+                                                  **_given(args, VideoConfig)))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        flicker = (f"; warping error {summary['warping_error']:.4g} (frame by frame "
+                   f"{summary['warping_error_frame_by_frame']:.4g}, input {summary['warping_error_input']:.4g})"
+                   if summary["warping_error"] is not None else "")
+        print(f"wrote {summary['output']} ({summary['frames']} frames, {summary['width']}x{summary['height']}, "
+              f"{summary['frames_per_second']:.1f} frames/s{flicker})")
+    return 0
+
+
 def _audio(args: argparse.Namespace) -> int:
     from .audio import audio
     from .sound import check_audio_output, write_audio
@@ -348,7 +373,8 @@ def _audio(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"optimize": _optimize, "reconstruct": _reconstruct, "train": _train, "stylize": _stylize,
-            "models": _models, "export": _export, "evaluate": _evaluate, "audio": _audio}
+            "models": _models, "export": _export, "evaluate": _evaluate, "audio": _audio,
+            "video": _video}
 
 
 def _report(args: argparse.Namespace, summary: dict) -> None:

@@ -266,3 +266,29 @@ class AudioConfig(Config):
 
     def validate(self) -> None:
         check(self)
+
+
+@dataclass
+class VideoConfig(StylizeConfig):
+    """Options of `impasto video`: those of stylize (size, colour, mix, runtime, device,
+    precision), then the clip's part and temporal consistency (Ruder et al. 2016)."""
+
+    start: float = option(0.0, "seconds into the clip to start from", minimum=0)
+    duration: float | None = option(None, "seconds of the clip to stylize (default: to the end)",
+                                    kind=float, above=0)
+    temporal: bool = option(True, "temporal consistency: blend the previous stylized frame, warped "
+                            "by the optical flow, into each frame where the flow is reliable")
+    temporal_weight: float = option(0.7, "share of the warped previous frame in reliable pixels",
+                                    minimum=0, maximum=1)
+    flow: str = option("fast", "DIS optical-flow preset", choices=("ultrafast", "fast", "medium"))
+    measure: bool = option(True, "measure the warping errors (Lai et al. 2018) of the output, of "
+                           "frame-by-frame stylization and of the input")
+    method: str = option("fast", "fast: the style network (--model); optimize: Gatys et al.'s "
+                         "optimization of every frame (--style; slow, minutes per frame on a CPU), each "
+                         "starting from the warped previous result with Ruder et al.'s temporal loss",
+                         choices=("fast", "optimize"))
+    style: str | None = option(None, "the painting, for --method optimize", kind=str, metavar="IMAGE")
+    iterations: int = option(100, "--method optimize: L-BFGS iterations for the first frame (later "
+                             "frames, starting from the previous result, take half)", minimum=1)
+    temporal_loss_weight: float = option(1e5, "--method optimize: gamma, the weight of the temporal "
+                                         "loss", minimum=0)

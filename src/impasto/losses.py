@@ -129,6 +129,13 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     return dx.pow(2).mean() + dy.pow(2).mean()
 
 
+def temporal_loss(image: torch.Tensor, warped: torch.Tensor, reliable: torch.Tensor) -> torch.Tensor:
+    """Ruder, Dosovitskiy & Brox (2016), Eq. 7: L_temporal = 1/D sum_k c_k (x_k - omega_k)^2, the
+    distance to the previous frame's result warped into this one (omega), over the pixels whose
+    flow is reliable (c = 1) among the D values of the image."""
+    return (reliable * (image - warped).pow(2)).sum() / image.numel()
+
+
 # --- Johnson, Alahi & Fei-Fei (ECCV 2016), as in their released code -----------------------------
 
 def feature_reconstruction_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """The objective, one type for both papers: a weighted sum of named terms over VGG features.
 
-    L(x) = sum_k w_k L_k(x),   k in content, style, tv, range (a temporal term fits the same way)
+    L(x) = sum_k w_k L_k(x),   k in content, style, tv, range, temporal (Ruder et al., for video)
 
 Gatys et al. (`form="gatys"`): L_content per position (Eq. 1 / N_l M_l), L_style = sum_l w_l E_l
 (Eq. 5) against the painting's Gram per position (optionally per masked region, Gatys et al. 2017),
@@ -43,6 +43,7 @@ class Targets:
     style_layer_weights: dict[str, float]
     regions: list[Region] = field(default_factory=list)
     content_layers: tuple[str, ...] = ()
+    temporal: tuple[torch.Tensor, torch.Tensor] | None = None  # (previous result warped here, reliable mask)
 
     def __post_init__(self) -> None:
         if self.content is not None:
@@ -115,7 +116,9 @@ class Objective:
         terms["style"] = self._style(features, zero) if self.targets.style_layer_weights else zero
         if self.weights.get("range"):
             terms["range"] = losses.out_of_range(image)
-        terms = {k: terms[k] for k in ("content", "style", "tv", "range") if k in terms}
+        if self.weights.get("temporal") and self.targets.temporal is not None:
+            terms["temporal"] = losses.temporal_loss(image, *self.targets.temporal)
+        terms = {k: terms[k] for k in ("content", "style", "tv", "range", "temporal") if k in terms}
         return Losses(terms, {k: self.weights.get(k, 0.0) for k in terms}, shown)
 
     def _style(self, features: dict[str, torch.Tensor], zero: torch.Tensor) -> torch.Tensor:

@@ -182,20 +182,25 @@ def _apply(runner, picture: Image.Image, config: StylizeConfig) -> tuple[Image.I
         check_side(picture.size, f"the image at size {config.size}", "use a larger size")
     photo = to_array(picture)
     start = time.perf_counter()
-    stylized = runner(photo)
+    stylized = preserve_colour(runner(photo), photo, config.preserve_color)
     ms = (time.perf_counter() - start) * 1000
-    if config.preserve_color != "none":
-        import torch
-
-        from .colour import keep_colours, match_colour_histogram
-
-        out, source = torch.from_numpy(stylized), torch.from_numpy(photo)
-        # For histogram the colour transfer runs the other way round from optimize's: the painting
-        # is fixed at training time, so the output takes the photo's colour mean and covariance.
-        out = keep_colours(out, source) if config.preserve_color == "luminance" else \
-            match_colour_histogram(out, source).clamp(0, 1)
-        stylized = out.numpy()
     return from_planes(stylized), ms, stylized
+
+
+def preserve_colour(stylized: np.ndarray, photo: np.ndarray, mode: str) -> np.ndarray:
+    """The network's output (1, 3, H, W) with the photo's colours kept (`mode` luminance or
+    histogram; none leaves it as it is)."""
+    if mode == "none":
+        return stylized
+    import torch
+
+    from .colour import keep_colours, match_colour_histogram
+
+    out, source = torch.from_numpy(stylized), torch.from_numpy(photo)
+    # For histogram the colour transfer runs the other way round from optimize's: the painting
+    # is fixed at training time, so the output takes the photo's colour mean and covariance.
+    out = keep_colours(out, source) if mode == "luminance" else match_colour_histogram(out, source).clamp(0, 1)
+    return out.numpy()
 
 
 def _event_image(array: np.ndarray):

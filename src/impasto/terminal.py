@@ -29,7 +29,7 @@ class ProgressBars:
             key = (event.task, event.item if event.task == "evaluate" else None, event.scale)
             total, position = event.iterations, event.iteration
             label = event.task if event.scales == 1 else f"{event.task} {event.scale}/{event.scales}"
-            unit = "img" if event.phase == "image" else "it"
+            unit = "img" if event.phase == "image" else "frame" if event.task == "video" else "it"
         if key != self.key:
             self.close()
             self.bar = tqdm(total=total, initial=max(0, position - 1), desc=label, unit=unit, leave=False)
