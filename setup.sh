@@ -17,5 +17,17 @@ if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
     "${pip[@]}" "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
   fi
 fi
-"${pip[@]}" -e ".[test]"
+"${pip[@]}" -e ".[test,serve]"
+# The web app's browser test drives Debian's chromium (Playwright's own browser download cannot
+# work offline); install it where we may, else that one test is skipped with the reason.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } \
+      || echo "setup: could not install chromium; the browser test will be skipped" >&2
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo apt-get install -y -q chromium >/dev/null 2>&1 || echo "setup: could not install chromium; the browser test will be skipped" >&2
+  else
+    echo "setup: no chromium and no root to install it; the browser test will be skipped" >&2
+  fi
+fi
 echo "setup: ready (.venv/bin/impasto)" >&2

@@ -12,8 +12,8 @@ import os
 import sys
 from dataclasses import MISSING
 
-from .config import (AudioConfig, EvaluateConfig, OptimizeConfig, ReconstructConfig, StylizeConfig, TrainConfig,
-                     VideoConfig)
+from .config import (AudioConfig, EvaluateConfig, OptimizeConfig, ReconstructConfig, ServeConfig, StylizeConfig,
+                     TrainConfig, VideoConfig)
 from .errors import Cancelled, ImpastoError, OptionError
 from .options import fields_of, value_kind
 
@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(may be left out with --mix)")
     add_config(d, VideoConfig)
     _add_reporting(d)
+
+    w = commands.add_parser("serve", help="the local web app: upload a photo, pick a painting, watch it paint")
+    add_config(w, ServeConfig)
 
     a = commands.add_parser("audio", help="Ulyanov & Lebedev: style transfer or texture synthesis for sound")
     a.add_argument("clips", nargs="*", metavar="CONTENT STYLE",
@@ -347,6 +350,27 @@ def _video(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import dataclasses
+    import secrets
+
+    from .options import configure
+
+    config = configure(ServeConfig, **_given(args, ServeConfig))
+    loopback = config.host in ("127.0.0.1", "localhost", "::1")
+    if not loopback and not config.token:  # reachable from elsewhere: never without a token
+        config = dataclasses.replace(config, token=secrets.token_urlsafe(24))
+    try:
+        from .serve.app import serve
+    except ImportError as exc:
+        return _fail(f"the web app needs its extra: pip install 'impasto[serve]' ({exc.name} is missing)")
+    shown = f"[{config.host}]" if ":" in config.host else config.host
+    url = f"http://{shown}:{config.port}/" + (f"?token={config.token}" if config.token else "")
+    print(f"impasto: serving on {url} (API docs at /docs); Ctrl-C to stop", file=sys.stderr)
+    serve(config)
+    return 0
+
+
 def _audio(args: argparse.Namespace) -> int:
     from .audio import audio
     from .sound import check_audio_output, write_audio
@@ -374,7 +398,7 @@ def _audio(args: argparse.Namespace) -> int:
 
 COMMANDS = {"optimize": _optimize, "reconstruct": _reconstruct, "train": _train, "stylize": _stylize,
             "models": _models, "export": _export, "evaluate": _evaluate, "audio": _audio,
-            "video": _video}
+            "video": _video, "serve": _serve}
 
 
 def _report(args: argparse.Namespace, summary: dict) -> None:

@@ -292,3 +292,23 @@ class VideoConfig(StylizeConfig):
                              "frames, starting from the previous result, take half)", minimum=1)
     temporal_loss_weight: float = option(1e5, "--method optimize: gamma, the weight of the temporal "
                                          "loss", minimum=0)
+
+
+@dataclass
+class ServeConfig(Config):
+    """Options of `impasto serve`, the local web app."""
+
+    host: str = option("127.0.0.1", "address to listen on; any but loopback requires an access token")
+    port: int = option(8000, "port to listen on", minimum=0, maximum=65535)
+    data: str | None = option(None, "folder for jobs and results (default: the user data folder, "
+                              "~/.local/share/impasto/serve)", kind=str, metavar="DIR")
+    token: str | None = option(None, "access token to require (made and printed once when another "
+                               "host than loopback is given without one)", kind=str)
+    max_upload_mb: float = option(25.0, "largest upload accepted, in MB", above=0)
+    max_pixels: int = option(40_000_000, "largest image accepted, in pixels", minimum=1)
+    quota_mb: float = option(5000.0, "most the data folder may hold, in MB", above=0)
+    prune: bool = option(False, "when the quota is reached, delete the oldest finished jobs instead "
+                         "of refusing new ones")
+
+    def validate(self) -> None:
+        check(self)

@@ -1,0 +1,117 @@
+"""The workers: jobs run one at a time per lane, in threads sharing one Engine (its networks stay
+loaded). Two lanes: fast jobs (a network pass, seconds) have their own, so they never wait behind a
+best-quality optimization (minutes), which run one at a time in theirs. Progress reaches the job's
+row (and, through it, the page) from the API's Progress events; cancelling raises Cancelled there."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from ..errors import Cancelled, ImpastoError
+from ..files import atomic_path
+from ..progress import Progress
+from .store import Store
+
+log = logging.getLogger("impasto")
+PREVIEW_EVERY = 1.0   # seconds between the intermediate images a best job writes
+
+
+class Workers:
+    def __init__(self, store: Store, engine):
+        self.store, self.engine = store, engine
+        self.wake = {"fast": threading.Event(), "best": threading.Event()}
+        self.cancelled: set[str] = set()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._lane, args=(lane,), daemon=True, name=f"impasto-{lane}")
+                        for lane in self.wake]
+
+    def start(self) -> None:
+        self.store.recover()
+        for thread in self.threads:
+            thread.start()
+        self.notify()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.notify()
+
+    def notify(self) -> None:
+        for event in self.wake.values():
+            event.set()
+
+    def cancel(self, job_id: str) -> None:
+        self.cancelled.add(job_id)
+
+    def _lane(self, lane: str) -> None:
+        while not self.stopping.is_set():
+            job = next((j for j in self.store.queued() if j.method == lane and j.id not in self.cancelled), None)
+            if job is None:
+                self.wake[lane].wait(1.0)
+                self.wake[lane].clear()
+                continue
+            self._run(job)
+
+    def _run(self, job) -> None:
+        folder = self.store.folder(job.id)
+        if job.id in self.cancelled:
+            self.store.update(job.id, status="cancelled", finished=time.time())
+            self.cancelled.discard(job.id)
+            return
+        self.store.update(job.id, status="running", started=time.time(), progress={})
+        last_preview = [0.0]
+
+        def progress(event: Progress) -> None:
+            if job.id in self.cancelled or self.stopping.is_set():
+                raise Cancelled("cancelled")
+            state = {"phase": event.phase, "iteration": event.iteration, "iterations": event.iterations,
+                     "scale": event.scale, "scales": event.scales, "elapsed": round(event.elapsed, 2)}
+            if event.image is not None and time.monotonic() - last_preview[0] > PREVIEW_EVERY:
+                last_preview[0] = time.monotonic()
+                picture = event.picture()
+                with atomic_path(folder / "preview.jpg") as tmp:
+                    picture.save(tmp, format="JPEG", quality=85)
+                state["preview"] = int(last_preview[0] * 1000)
+            self.store.update(job.id, progress=state)
+
+        try:
+            picture = self._work(job, folder, progress)
+            with atomic_path(folder / "result.png") as tmp:
+                picture.save(tmp, format="PNG")
+            self.store.update(job.id, status="done", finished=time.time(),
+                              progress={**(self.store.get(job.id).progress or {}), "phase": "done"})
+        except Cancelled:
+            if self.stopping.is_set() and job.id not in self.cancelled:
+                return  # shutting down: the job stays running in the table and is queued again on restart
+            self.store.update(job.id, status="cancelled", finished=time.time())
+        except ImpastoError as exc:
+            self.store.update(job.id, status="failed", finished=time.time(), error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a worker must outlive any one job
+            log.exception("job %s failed", job.id)
+            self.store.update(job.id, status="failed", finished=time.time(),
+                              error=f"internal error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        finally:
+            self.cancelled.discard(job.id)
+
+    def _work(self, job, folder: Path, progress):
+        s = job.settings
+        photo = folder / "photo.png"
+        if job.method == "fast":
+            from ..stylize import stylize
+
+            return stylize(photo, s["style"], size=s.get("size"), preserve_color=s.get("preserve_color", "none"),
+                           engine=self.engine, progress=progress)
+        painting = folder / "style.png" if s.get("style_file") else _shipped_painting(s["style"])
+        result = self.engine.run_optimization(
+            photo, [painting], size=s.get("size") or 384, iterations=s.get("iterations") or 200,
+            style_weight=s.get("style_weight") or 3e-4, preserve_color=s.get("preserve_color", "none"),
+            progress=progress)
+        return result.image
+
+
+def _shipped_painting(style: str) -> Path:
+    from .styles import painting_for
+
+    return painting_for(style)

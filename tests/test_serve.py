@@ -1,0 +1,274 @@
+"""The web app: every endpoint and bad request through httpx, 20 concurrent jobs on loopback,
+a SIGKILL with jobs queued and running, and a person's visit in headless Chromium (Playwright)."""
+
+import concurrent.futures
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+import impasto
+from impasto.config import ServeConfig
+from impasto.serve.app import create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTO = ROOT / "examples" / "tubingen.jpg"
+PAINTING = ROOT / "examples" / "starry_night.jpg"
+
+
+def png(size=(64, 48), colour=(200, 120, 40)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+def wait(client, job_id, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed", "cancelled"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job['status']}")
+
+
+@pytest.fixture()
+def client(tmp_path):
+    with TestClient(create_app(ServeConfig(data=str(tmp_path / "data"), max_upload_mb=2, max_pixels=4_000_000,
+                                           quota_mb=50))) as c:
+        yield c
+
+
+def test_every_endpoint(client):
+    assert client.get("/api/health").json()["status"] == "ok"
+    styles = client.get("/api/styles").json()
+    names = {s["name"] for s in styles}
+    assert {"mosaic", "starry_night"} <= names
+    painting = client.get(styles[0]["painting"])
+    assert painting.status_code == 200 and painting.headers["content-type"] == "image/jpeg"
+    assert client.get("/").headers["content-type"].startswith("text/html")
+    assert "/api/jobs" in client.get("/openapi.json").json()["paths"]
+
+    made = client.post("/api/jobs", files={"photo": ("p.jpg", PHOTO.read_bytes())},
+                       data={"style": "mosaic", "method": "fast", "size": "96", "preserve_color": "luminance"})
+    assert made.status_code == 200 and set(made.json()) == {"id", "status"}
+    job = wait(client, made.json()["id"])
+    assert job["status"] == "done" and job["settings"]["size"] == 96
+    result = client.get(job["result"])
+    assert result.headers["content-type"] == "image/png"
+    assert max(Image.open(io.BytesIO(result.content)).size) == 96
+    assert "attachment" in client.get(job["result"] + "?download=1").headers["content-disposition"]
+    assert client.get(f"/api/jobs/{job['id']}/photo").status_code == 200
+    events = client.get(f"/api/jobs/{job['id']}/events")
+    assert events.headers["content-type"].startswith("text/event-stream")
+    last = json.loads([line for line in events.text.splitlines() if line.startswith("data:")][-1][5:])
+    assert last["status"] == "done"
+    assert [j["id"] for j in client.get("/api/jobs").json()] == [job["id"]]
+
+    best = client.post("/api/jobs", files={"photo": ("p.png", png()), "style_file": ("s.jpg", PAINTING.read_bytes())},
+                       data={"method": "best", "size": "48", "iterations": "2000"}).json()
+    for _ in range(100):  # cancel it while it runs
+        if client.get(f"/api/jobs/{best['id']}").json()["status"] == "running":
+            break
+        time.sleep(0.05)
+    assert client.post(f"/api/jobs/{best['id']}/cancel").status_code == 200
+    assert wait(client, best["id"])["status"] == "cancelled"
+    assert client.post(f"/api/jobs/{best['id']}/cancel").status_code == 409
+    assert client.delete(f"/api/jobs/{best['id']}").json() == {"deleted": best["id"]}
+    assert client.get(f"/api/jobs/{best['id']}").status_code == 404
+
+
+def test_every_bad_request_is_a_clear_json_error(client):
+    photo = {"photo": ("p.jpg", PHOTO.read_bytes())}
+    cases = [
+        ({}, {"style": "mosaic"}, 422),                                           # no photo
+        ({"photo": ("p.jpg", b"not an image")}, {"style": "mosaic"}, 415),
+        ({"photo": ("p.png", b"")}, {"style": "mosaic"}, 400),
+        ({"photo": ("p.png", png((8, 8)))}, {"style": "mosaic"}, 400),              # too small
+        ({"photo": ("big.png", png((2100, 2100)))}, {"style": "mosaic"}, 413),     # too many pixels
+        ({"photo": ("huge.bin", os.urandom(2_100_000))}, {"style": "mosaic"}, 413),  # too many bytes
+        (photo, {}, 400),                                                         # no style
+        (photo, {"style": "no_such_style"}, 400),
+        (photo, {"style": "mosaic", "method": "slow"}, 400),
+        (photo, {"style": "mosaic", "size": "5000"}, 400),
+        (photo, {"style": "mosaic", "size": "big"}, 422),
+        (photo, {"style": "mosaic", "preserve_color": "sepia"}, 400),
+        (photo, {"style": "mosaic", "method": "best", "iterations": "0"}, 400),
+        ({**photo, "style_file": ("s.jpg", PAINTING.read_bytes())}, {"style": "mosaic"}, 400),  # both
+        ({**photo, "style_file": ("s.jpg", PAINTING.read_bytes())}, {"method": "fast"}, 400),
+        ({**photo, "style_file": ("s.txt", b"words")}, {"method": "best"}, 415),
+    ]
+    for files, data, code in cases:
+        response = client.post("/api/jobs", files=files, data=data)
+        assert response.status_code == code, (data, response.text)
+        assert response.json()["detail"], response.text
+    unknown = "0" * 32
+    for method, url in (("GET", f"/api/jobs/{unknown}"), ("GET", f"/api/jobs/{unknown}/result"),
+                        ("POST", f"/api/jobs/{unknown}/cancel"), ("DELETE", f"/api/jobs/{unknown}"),
+                        ("GET", "/api/jobs/..%2F..%2Fetc%2Fpasswd"), ("GET", "/api/styles/nope/painting")):
+        response = client.request(method, url)
+        assert response.status_code == 404 and response.json()["detail"]
+    assert client.get("/api/jobs").json() == []  # nothing bad became a job
+
+
+def test_result_before_done_and_token_and_quota(tmp_path):
+    noise = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(noise, format="PNG")
+    photo = {"photo": ("noise.png", noise.getvalue())}  # ~0.2 MB, stored as it is
+    config = ServeConfig(data=str(tmp_path / "d"), token="s3cret", quota_mb=0.3)
+    with TestClient(create_app(config)) as c:
+        assert c.get("/api/health").status_code == 401
+        assert c.get("/api/health?token=wrong").status_code == 401
+        headers = {"Authorization": "Bearer s3cret"}
+        assert c.get("/api/health", headers=headers).status_code == 200
+        first = c.post("/api/jobs", headers=headers, files=photo,
+                       data={"style": "mosaic", "method": "best", "size": "48", "iterations": "2000"}).json()
+        assert c.get(f"/api/jobs/{first['id']}/result", headers=headers).status_code == 409
+        over = c.post("/api/jobs", headers=headers, files=photo, data={"style": "mosaic"})
+        assert over.status_code == 507 and "quota" in over.json()["detail"]
+        c.post(f"/api/jobs/{first['id']}/cancel", headers=headers)
+    with TestClient(create_app(ServeConfig(data=str(tmp_path / "d"), quota_mb=0.3, prune=True))) as c:
+        wait(c, first["id"])
+        again = c.post("/api/jobs", files=photo, data={"style": "mosaic"})
+        assert again.status_code == 200, again.text  # the oldest finished job made room
+        assert c.get(f"/api/jobs/{first['id']}").status_code == 404
+
+
+# --- a real server on loopback -------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data: Path, port: int) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-m", "impasto.cli", "serve", "--port", str(port), "--data", str(data)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"server did not start: {process.stderr.read().decode()[-500:]}")
+
+
+def test_twenty_concurrent_jobs_on_loopback(tmp_path):
+    port = free_port()
+    server = start_server(tmp_path / "data", port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        photos = [np.asarray(Image.open(PHOTO).convert("RGB").resize((64 + 4 * i, 48))) for i in range(20)]
+        styles = ["mosaic", "starry_night", "la_muse", "the_scream"]
+
+        def submit(i):
+            data = io.BytesIO()
+            Image.fromarray(photos[i]).save(data, format="PNG")
+            return httpx.post(f"{base}/api/jobs", files={"photo": ("p.png", data.getvalue())},
+                              data={"style": styles[i % 4], "method": "fast"}, timeout=30).json()["id"]
+
+        with concurrent.futures.ThreadPoolExecutor(20) as pool:
+            ids = list(pool.map(submit, range(20)))
+        latencies = []
+        while True:
+            began = time.perf_counter()
+            jobs = {j: httpx.get(f"{base}/api/jobs/{j}", timeout=10).json() for j in ids[:3]}
+            latencies.append((time.perf_counter() - began) / 3)
+            listing = httpx.get(f"{base}/api/jobs", timeout=10).json()
+            if all(j["status"] == "done" for j in listing) and len(listing) == 20:
+                break
+            assert not any(j["status"] == "failed" for j in listing), listing
+            time.sleep(0.05)
+        assert sorted(j["id"] for j in listing) == sorted(ids)
+        assert statistics.quantiles(latencies, n=20)[-1] < 0.1 if len(latencies) >= 2 else latencies[0] < 0.1
+        for i, job_id in enumerate(ids):
+            served = np.asarray(Image.open(io.BytesIO(httpx.get(f"{base}/api/jobs/{job_id}/result").content)))
+            direct = np.asarray(impasto.stylize(Image.fromarray(photos[i]), styles[i % 4]))
+            assert served.shape == direct.shape and np.abs(served.astype(int) - direct).mean() < 1.0, i
+    finally:
+        server.kill()
+
+
+def test_sigkill_with_jobs_queued_and_running_loses_none(tmp_path):
+    port = free_port()
+    data = tmp_path / "data"
+    server = start_server(data, port)
+    base = f"http://127.0.0.1:{port}"
+    ids = [httpx.post(f"{base}/api/jobs", files={"photo": ("p.jpg", PHOTO.read_bytes())},
+                      data={"style": "starry_night", "method": "best", "size": "32", "iterations": "150"},
+                      timeout=30).json()["id"] for _ in range(3)]
+    ids.append(httpx.post(f"{base}/api/jobs", files={"photo": ("p.jpg", PHOTO.read_bytes())},
+                          data={"style": "mosaic"}, timeout=30).json()["id"])
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{base}/api/jobs/{ids[0]}").json()["status"] != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    statuses = {j["id"]: j["status"] for j in httpx.get(f"{base}/api/jobs").json()}
+    assert statuses[ids[0]] == "running" and statuses[ids[2]] == "queued"
+    server.send_signal(signal.SIGKILL)
+    server.wait()
+    server = start_server(data, port)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            jobs = {j["id"]: j for j in httpx.get(f"{base}/api/jobs").json()}
+            assert set(jobs) == set(ids)  # every job accounted for
+            if all(j["status"] == "done" for j in jobs.values()):
+                break
+            time.sleep(0.2)
+        assert all(j["status"] == "done" for j in jobs.values()), jobs
+        assert jobs[ids[0]]["started"] is not None
+    finally:
+        server.kill()
+
+
+# --- a person's visit, in a real browser ---------------------------------------------------------
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(chromium() is None, reason="no chromium on this machine (setup.sh installs it with apt "
+                                                "where it can: apt-get install chromium)")
+def test_in_a_browser_upload_style_result_and_gallery_after_restart(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    data = tmp_path / "data"
+    server = start_server(data, port)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.set_input_files("#file", str(PHOTO))
+            page.click(".style[data-name=mosaic]")
+            page.fill("#size", "128")
+            page.click("#go")
+            page.wait_for_selector("#result", timeout=60_000)
+            size = page.eval_on_selector("#result", "img => [img.naturalWidth, img.naturalHeight]")
+            assert max(size) == 128
+            server.send_signal(signal.SIGKILL)
+            server.wait()
+            server = start_server(data, port)
+            page.reload()
+            page.wait_for_selector(".card[data-status=done] img", timeout=30_000)
+            assert page.locator(".card").count() == 1
+            browser.close()
+    finally:
+        server.kill()
