@@ -6,7 +6,8 @@ Dumoulin et al. 2017), resumably, and ship it in src/impasto/pretrained/styles.s
 
 Training runs in chunks: each chunk resumes from build/train/styles.ckpt, writes the model and ships
 it, so stopping at any time (Ctrl-C, a session's end) loses at most one chunk and leaves a usable
-model behind. The held-out photos (`impasto.data.held_out`, the 48 whose path hash is smallest) are
+model behind. Without that checkpoint (a fresh checkout) it goes on from the shipped model's weights
+and iteration count, with a fresh Adam state. The held-out photos (`impasto.data.held_out`, the 48 whose path hash is smallest) are
 never trained on; `--evaluate` scores every style on them and on ../shared/data/content
 (Johnson et al.'s Table 1: the network's objective against L-BFGS from noise) and stores the
 table in the model's metadata.
@@ -23,7 +24,7 @@ from impasto.data import PhotoFolder
 from impasto.evaluate import evaluate, format_table
 from impasto.models import load_model, read_metadata, save_model
 from impasto.terminal import ProgressBars
-from impasto.train import checkpoint_path, load_checkpoint, train
+from impasto.train import checkpoint_path, load_checkpoint, seed_checkpoint, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -48,6 +49,10 @@ def ship(model: Path) -> None:
 def run_training(work: Path, until: int, chunk: int) -> None:
     out = work / "styles.safetensors"
     ckpt = checkpoint_path(out)
+    if not ckpt.is_file() and SHIPPED.is_file():
+        # A fresh checkout: go on from the shipped weights (the optimizer's moments start afresh).
+        start = seed_checkpoint(SHIPPED, ckpt, norm="conditional", iterations=until, **RECIPE)
+        print(f"continuing from the shipped model at iteration {start}", flush=True)
     done = load_checkpoint(ckpt)["iteration"] if ckpt.is_file() else 0
     paintings = [DATA / "style" / f"{name}.jpg" for name in STYLES]
     while done < until:

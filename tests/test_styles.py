@@ -140,3 +140,16 @@ def test_several_styles_refuse_batch_norm(paintings, photos, tmp_path):
     assert not (tmp_path / "x.safetensors").exists()
     with pytest.raises(impasto.ImpastoError, match="several"):
         TransformerNet(0.25, "conditional", styles=1)
+
+
+def test_training_goes_on_from_a_model_file_when_its_checkpoint_is_gone(two_styles, paintings, photos, tmp_path):
+    out, result = two_styles
+    from impasto.train import checkpoint_path, seed_checkpoint
+
+    target = tmp_path / "again.safetensors"
+    assert seed_checkpoint(out, checkpoint_path(target), norm="conditional", iterations=70, **TINY) == 60
+    resumed = train(paintings, photos, target, iterations=64, resume=True, **TINY)
+    assert resumed.iterations == 64 and len(resumed.history) == 4
+    assert np.mean([h["total"] for h in resumed.history]) < 2 * np.mean([h["total"] for h in result.history[-6:]])
+    with pytest.raises(impasto.ImpastoError, match="other options"):
+        seed_checkpoint(out, tmp_path / "x.ckpt", norm="conditional", iterations=70, **{**TINY, "lr": 0.5})

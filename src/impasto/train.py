@@ -263,6 +263,28 @@ def train(style: "StyleInput | Sequence[StyleInput]", data: str | os.PathLike, o
     return TrainResult(output, iterations, seconds, final, photos.skipped, history, net)
 
 
+def seed_checkpoint(model: str | os.PathLike, checkpoint: str | os.PathLike, config: TrainConfig | None = None,
+                    **options) -> int:
+    """Write a checkpoint that continues training from a model file's weights (with a fresh Adam
+    state), for when the run's own checkpoint is gone: `train(..., resume=True)` then goes on from
+    the model's iteration count. The options must be the model's own. Returns that iteration."""
+    from .models import load_model, read_metadata
+
+    config = configure(TrainConfig, config, **options)
+    net, meta = load_model(model)
+    stored = json.loads(meta.get("train_args", "{}"))
+    mine = _comparable(config)
+    if {k: stored.get(k) for k in mine} != json.loads(json.dumps(mine)):
+        raise ImpastoError(f"model '{model}' was trained with other options than these")
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    iteration = int(meta.get("iterations", "0"))
+    _save_checkpoint(Path(checkpoint), {
+        "model": net.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
+        "iteration": iteration, "history": [], "seconds": float(meta.get("seconds", "0")),
+        "config": mine})
+    return iteration
+
+
 def _old_callback(callback: Callable[[int, dict[str, float]], None] | None) -> ProgressCallback | None:
     if callback is None:
         return None
