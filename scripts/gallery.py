@@ -1,38 +1,47 @@
-"""The README's gallery: every shipped style on the same photo, at 512 px.
+"""The README's gallery: every shipped style on three photos, at 512 px (the photos first):
+examples/tubingen.jpg, and two never trained on: brad_pitt.jpg (../shared/data/content, a face) and
+a held-out training photo (a monkey, impasto.data.held_out).
 
-    .venv/bin/python scripts/gallery.py   # writes docs/images/shipped_styles.png
+    .venv/bin/python scripts/gallery.py [--size 512]   # writes docs/images/shipped_styles.png
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from impasto.files import atomic_path
-from impasto.images import load_image, resize_long_side
+from impasto.images import load_image
 from impasto.models import list_models
 from impasto.reconstruct import label_grid
 from impasto.stylize import stylize
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+PHOTOS = [ROOT / "examples" / "tubingen.jpg", DATA / "content" / "brad_pitt.jpg",
+          DATA / "train" / "imagenetdet_n02484322_3182_monkey.jpg"]
 
 
 def main() -> None:
-    photo = resize_long_side(load_image(ROOT / "examples" / "tubingen.jpg"), 512)
-    shipped = [m for m in list_models() if m["source"] == "shipped"]
-    tiles = [("photo", photo)] + [(m["name"], stylize(photo, m["name"])) for m in shipped]
-    rows = [tiles[:3], tiles[3:]] if len(tiles) > 3 else [tiles]
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--output", default=str(ROOT / "docs" / "images" / "shipped_styles.png"))
+    args = parser.parse_args()
+    photos = [ImageOps.fit(load_image(p), (args.size, args.size * 3 // 4), Image.Resampling.LANCZOS)
+              for p in PHOTOS]  # one 4:3 frame for all, so the grid lines up
+    styles = [m["name"] for m in list_models() if m["source"] == "shipped"]
+    rows = [[("photo", p) for p in photos]] + [[(name, stylize(p, name)) for p in photos] for name in styles]
     grids = [label_grid(row) for row in rows]
-    width = max(g.width for g in grids)
-    out = Image.new("RGB", (width, sum(g.height for g in grids)), "white")
+    out = Image.new("RGB", (max(g.width for g in grids), sum(g.height for g in grids)), "white")
     y = 0
     for g in grids:
         out.paste(g, (0, y))
         y += g.height
-    with atomic_path(ROOT / "docs" / "images" / "shipped_styles.png") as tmp:
+    with atomic_path(args.output) as tmp:
         out.save(tmp, format="PNG", optimize=True)
-    print("wrote docs/images/shipped_styles.png")
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":
