@@ -272,3 +272,28 @@ def test_in_a_browser_upload_style_result_and_gallery_after_restart(tmp_path):
             browser.close()
     finally:
         server.kill()
+
+
+def test_a_video_job_with_the_temporal_option(client, tmp_path):
+    from impasto.synthetic import pan_zoom, write_clip
+
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, pan_zoom(Image.open(PHOTO), 12, (96, 64)), tone=440.0)
+    made = client.post("/api/jobs", files={"photo": ("clip.mp4", clip.read_bytes())},
+                       data={"style": "wave", "temporal": "false"})
+    assert made.status_code == 200, made.text
+    job = wait(client, made.json()["id"])
+    assert job["status"] == "done" and job["settings"]["video"] and job["settings"]["temporal"] is False
+    result = client.get(job["result"])
+    assert result.headers["content-type"] == "video/mp4"
+    out = tmp_path / "out.mp4"
+    out.write_bytes(result.content)
+    import av
+
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].frames == 12 and container.streams.audio
+    assert client.get(f"/api/jobs/{job['id']}/input").content == clip.read_bytes()
+    assert Image.open(io.BytesIO(client.get(f"/api/jobs/{job['id']}/photo").content)).size == (96, 64)
+    refused = client.post("/api/jobs", files={"photo": ("clip.mp4", clip.read_bytes())},
+                          data={"style": "wave", "method": "best"})
+    assert refused.status_code == 400 and "fast" in refused.json()["detail"]

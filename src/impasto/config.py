@@ -306,6 +306,7 @@ class ServeConfig(Config):
                                "host than loopback is given without one)", kind=str)
     max_upload_mb: float = option(25.0, "largest upload accepted, in MB", above=0)
     max_pixels: int = option(40_000_000, "largest image accepted, in pixels", minimum=1)
+    max_video_seconds: float = option(120.0, "longest video clip accepted, in seconds", above=0)
     quota_mb: float = option(5000.0, "most the data folder may hold, in MB", above=0)
     prune: bool = option(False, "when the quota is reached, delete the oldest finished jobs instead "
                          "of refusing new ones")

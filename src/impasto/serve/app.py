@@ -73,13 +73,50 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
             raise HTTPException(404, f"no job {job_id!r}")
         return job
 
-    async def decoded(upload: UploadFile, what: str) -> bytes:
-        """The upload decoded as an image and re-encoded as PNG; 4xx for anything else."""
+    async def read(upload: UploadFile, what: str) -> bytes:
         data = await upload.read(int(config.max_upload_mb * 1e6) + 1)
         if len(data) > config.max_upload_mb * 1e6:
             raise HTTPException(413, f"the {what} is larger than {config.max_upload_mb:g} MB")
         if not data:
             raise HTTPException(400, f"the {what} is empty")
+        return data
+
+    def video_frame(data: bytes) -> bytes | None:
+        """A clip's first frame as PNG (its thumbnail) if `data` is a video this server decodes
+        within the limits, else None; 4xx for a video it will not take."""
+        import tempfile
+
+        from ..media import open_clip
+
+        with tempfile.NamedTemporaryFile(suffix=".video") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            try:
+                clip = open_clip(tmp.name)
+            except ImpastoError:
+                return None
+            try:
+                width, height = clip.size
+                if width * height > config.max_pixels:
+                    raise HTTPException(413, f"the video's frames have {width}x{height} pixels, more than "
+                                             f"the {config.max_pixels} allowed")
+                seconds = clip.declared_end()
+                if seconds is not None and seconds > config.max_video_seconds:
+                    raise HTTPException(413, f"the video is {seconds:.0f} s long; the limit is "
+                                             f"{config.max_video_seconds:g} s")
+                try:
+                    frame = next(clip.container.decode(video=0))
+                except Exception:  # noqa: BLE001 - any decoding failure: not a video we take
+                    raise HTTPException(415, "the video does not decode") from None
+                out = io.BytesIO()
+                frame.to_image().save(out, format="PNG")
+                return out.getvalue()
+            finally:
+                clip.close()
+
+    async def decoded(upload: UploadFile, what: str, data: bytes | None = None) -> bytes:
+        """The upload decoded as an image and re-encoded as PNG; 4xx for anything else."""
+        data = data if data is not None else await read(upload, what)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -138,14 +175,15 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
         return FileResponse(PAINTINGS / f"{name}.jpg", media_type="image/jpeg")
 
     @app.post("/api/jobs")
-    async def submit(photo: UploadFile = File(..., description="the photo"),
+    async def submit(photo: UploadFile = File(..., description="the photo, or a video clip (method fast)"),
                      style: str | None = Form(None, description="a shipped style's name"),
                      style_file: UploadFile | None = File(None, description="any painting (method best)"),
                      method: str = Form("fast", description="fast (a network, seconds) or best (optimization, minutes)"),
                      size: int | None = Form(None, description="long side of the result in pixels (16..2048)"),
                      preserve_color: str = Form("none", description="none, luminance or histogram"),
                      iterations: int | None = Form(None, description="best: L-BFGS iterations (1..2000)"),
-                     style_weight: float | None = Form(None, description="best: style weight (default 3e-4)")):
+                     style_weight: float | None = Form(None, description="best: style weight (default 3e-4)"),
+                     temporal: bool = Form(True, description="video: temporal consistency (Ruder et al.)")):
         if method not in METHODS:
             raise HTTPException(400, f"method must be fast or best, not {method!r}")
         if preserve_color not in PRESERVE_COLOR:
@@ -165,13 +203,25 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
             raise HTTPException(400, "an uploaded painting has no trained network: use method best")
         if style and method == "best" and not (PAINTINGS / f"{style}.jpg").is_file():
             raise HTTPException(400, f"style {style!r} has no painting to optimize towards: upload it as style_file")
-        files = {"photo.png": await decoded(photo, "photo")}
+        data = await read(photo, "photo")
+        thumbnail = None
+        try:
+            Image.open(io.BytesIO(data))
+        except Exception:  # noqa: BLE001 - not an image: perhaps a video
+            thumbnail = video_frame(data)
+        if thumbnail is not None:
+            if method != "fast":
+                raise HTTPException(400, "videos are stylized with method fast (best would take minutes per frame)")
+            files = {"photo.png": thumbnail, "input.video": data}
+        else:
+            files = {"photo.png": await decoded(photo, "photo", data)}
         if has_file:
             files["style.png"] = await decoded(style_file, "painting")
         make_room(sum(len(d) for d in files.values()))
         settings = {"style": style, "style_file": bool(has_file), "size": size, "preserve_color": preserve_color,
                     "iterations": iterations, "style_weight": style_weight,
-                    "photo_name": Path(photo.filename or "photo").name[:100]}
+                    "photo_name": Path(photo.filename or "photo").name[:100],
+                    "video": thumbnail is not None, "temporal": temporal}
         job = store.create(method, settings, files)
         workers.notify()
         return {"id": job.id, "status": job.status}
@@ -210,14 +260,17 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
         job_or_404(job_id)
         path = store.folder(job_id) / name
         if not path.is_file():
-            raise HTTPException(409 if name == "result.png" else 404, missing)
+            raise HTTPException(409 if name.startswith("result") else 404, missing)
         return FileResponse(path, media_type=media_type)
 
     @app.get("/api/jobs/{job_id}/result")
     def result(job_id: str, download: bool = False):
-        response = job_file(job_id, "result.png", "image/png", "the job has no result (yet)")
+        video = (store.folder(job_id) / "result.mp4").is_file()
+        response = job_file(job_id, "result.mp4" if video else "result.png", "video/mp4" if video else "image/png",
+                            "the job has no result (yet)")
         if download:
-            response.headers["Content-Disposition"] = f'attachment; filename="impasto-{job_id[:8]}.png"'
+            suffix = "mp4" if video else "png"
+            response.headers["Content-Disposition"] = f'attachment; filename="impasto-{job_id[:8]}.{suffix}"'
         return response
 
     @app.get("/api/jobs/{job_id}/preview")
@@ -226,6 +279,13 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
 
     @app.get("/api/jobs/{job_id}/photo")
     def photo_of(job_id: str):
+        return job_file(job_id, "photo.png", "image/png", "no photo")
+
+    @app.get("/api/jobs/{job_id}/input")
+    def input_of(job_id: str):
+        """What the job was given: the photo (as PNG) or the video clip as uploaded."""
+        if store.get(job_id) is not None and (store.folder(job_id) / "input.video").is_file():
+            return job_file(job_id, "input.video", "application/octet-stream", "no input")
         return job_file(job_id, "photo.png", "image/png", "no photo")
 
     @app.post("/api/jobs/{job_id}/cancel")

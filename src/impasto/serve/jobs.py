@@ -77,9 +77,16 @@ class Workers:
             self.store.update(job.id, progress=state)
 
         try:
-            picture = self._work(job, folder, progress)
-            with atomic_path(folder / "result.png") as tmp:
-                picture.save(tmp, format="PNG")
+            if job.settings.get("video"):
+                from ..video import video
+
+                video(folder / "input.video", folder / "result.mp4", job.settings["style"], engine=self.engine,
+                      size=job.settings.get("size"), preserve_color=job.settings.get("preserve_color", "none"),
+                      temporal=job.settings.get("temporal", True), progress=progress)
+            else:
+                picture = self._work(job, folder, progress)
+                with atomic_path(folder / "result.png") as tmp:
+                    picture.save(tmp, format="PNG")
             self.store.update(job.id, status="done", finished=time.time(),
                               progress={**(self.store.get(job.id).progress or {}), "phase": "done"})
         except Cancelled:
