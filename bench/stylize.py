@@ -21,7 +21,7 @@ import torch
 from impasto import Engine
 from impasto.export import export_onnx
 from impasto.images import load_image, resize_long_side, to_tensor
-from impasto.models import find_model, read_metadata
+from impasto.models import find_model, read_metadata, style_weights
 from impasto.stylize import OnnxRunner, TorchRunner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor import conv_throughput, cpu_summary, transformer_flops  # noqa: E402
 
 
-def median_ms(runner, image: torch.Tensor, repeats: int) -> float:
+def median_ms(runner, image, repeats: int) -> float:
     for _ in range(2):
         runner(image)
     times = []
@@ -54,9 +54,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export_onnx(path, Path(tmp) / "model.onnx")
         fp32, auto = Engine(args.device, "fp32"), Engine(args.device, "auto")
-        runners = {"torch fp32": TorchRunner(fp32.transformer(path)[0], fp32.default_placement),
-                   "torch auto": TorchRunner(auto.transformer(path)[0], auto.default_placement),
-                   "onnxruntime": OnnxRunner(onnx_path)}
+        style = style_weights(args.model, meta)  # the style's weights in a several-style model
+        runners = {"torch fp32": TorchRunner(fp32.transformer(path)[0], fp32.default_placement.for_transformer(), style),
+                   "torch auto": TorchRunner(auto.transformer(path)[0], auto.default_placement.for_transformer(), style),
+                   "onnxruntime": OnnxRunner(onnx_path, style)}
         where = auto.default_placement
         print(f"model {path.name} (width {meta['width']}), device {where.device}, "
               f"auto precision = {str(where.dtype).replace('torch.', '')}, threads {torch.get_num_threads()}")
@@ -68,7 +69,7 @@ def main() -> None:
               + f"{'floor fp32':>12}{'floor auto':>12}{'x floor':>10}   (ms per image, median; "
                 "floor: the network's conv FLOPs at the measured conv throughput)")
         for size in args.sizes:
-            image = to_tensor(resize_long_side(photo, size))
+            image = to_tensor(resize_long_side(photo, size)).numpy()
             row = [median_ms(runner, image, args.repeats) for runner in runners.values()]
             flops = transformer_flops(float(meta["width"]), image.shape[3], image.shape[2])
             floor32 = flops / throughput["fp32"] / 1e6
@@ -76,10 +77,10 @@ def main() -> None:
             print(f"{image.shape[3]}x{image.shape[2]:<5}" + "".join(f"{ms:14.1f}" for ms in row)
                   + f"{floor32:12.1f}{floor_auto:12.1f}{row[1] / floor_auto:10.2f}", flush=True)
         # Quality of the fast paths against fp32 torch, on the 0..255 scale of the saved image.
-        image = to_tensor(resize_long_side(photo, 512))
+        image = to_tensor(resize_long_side(photo, 512)).numpy()
         reference = runners["torch fp32"](image)
         for name in ("torch auto", "onnxruntime"):
-            diff = (runners[name](image) - reference).abs() * 255
+            diff = torch.from_numpy(runners[name](image) - reference).abs() * 255
             print(f"{name} vs torch fp32 at 512 px: mean |diff| {diff.mean():.2f}, "
                   f"99th percentile {torch.quantile(diff.flatten()[::7], 0.99):.2f}, max {diff.max():.1f} (0..255)")
 

@@ -68,7 +68,7 @@ class Engine:
         name or file: for inference only."""
         from .models import find_model, load_model
 
-        placement = placement or self.default_placement
+        placement = (placement or self.default_placement).for_transformer()
         path = find_model(model)
         key = ("transformer", _file_key(path), placement)
 

@@ -43,8 +43,7 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(core, example, str(tmp), input_names=names, output_names=["stylized"],
-                              dynamic_axes={"image": axes, "stylized": axes, **({"style": {0: "batch"}}
-                                                                                if net.styles > 1 else {})},
+                              dynamic_axes={"image": axes, "stylized": axes},  # style: (1, styles)
                               opset_version=opset, dynamo=False)
     return output
 

@@ -157,7 +157,7 @@ def make_runner(model, config: StylizeConfig, engine: "Engine | None", inputs: i
     from .engine import default_engine
 
     engine = engine or default_engine()
-    placement = engine.placement(config.device, config.precision)
+    placement = engine.placement(config.device, config.precision).for_transformer()
     if not _is_file_model(model):
         return TorchRunner(placement.module(model.eval(), cast=False), placement, style)
     runner = TorchRunner(engine.transformer(model, placement)[0], placement, style)

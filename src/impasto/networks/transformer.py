@@ -29,9 +29,10 @@ class ConditionalInstanceNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         style = style.to(self.weight.dtype)
-        gamma = (style @ self.weight).to(x.dtype)[:, :, None, None]
-        beta = (style @ self.bias).to(x.dtype)[:, :, None, None]
-        return F.instance_norm(x) * gamma + beta
+        gamma, beta = (style @ self.weight).to(x.dtype), (style @ self.bias).to(x.dtype)
+        if gamma.shape[0] == 1:  # one style for the whole batch: the norm's own fused scale and shift
+            return F.instance_norm(x, weight=gamma[0], bias=beta[0])
+        return F.instance_norm(x) * gamma[:, :, None, None] + beta[:, :, None, None]
 
 
 class Chain(nn.Sequential):
@@ -129,13 +130,13 @@ class TransformerNet(nn.Module):
                              ConvLayer(c1, 3, 9, norm=None, relu=False))
 
     def style_weights(self, style: torch.Tensor | None, batch: int, like: torch.Tensor) -> torch.Tensor | None:
-        """(batch, styles) float weights; None for a single-style network."""
+        """Float style weights, (batch, styles) or (1, styles) for the whole batch; None for a
+        single-style network."""
         if self.styles == 1:
             return None
         if style is None:
             raise ImpastoError(f"this network holds {self.styles} styles: say which (style weights)")
-        style = style.to(device=like.device, dtype=torch.float32)
-        return style.expand(batch, -1) if style.shape[0] == 1 else style
+        return style.to(device=like.device, dtype=torch.float32)  # (1, styles) serves a whole batch
 
     def transform(self, image: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         """The network proper, for inputs whose sides are multiples of 4 (what ONNX export traces)."""
