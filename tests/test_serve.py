@@ -61,6 +61,9 @@ def test_every_endpoint(client):
     assert painting.status_code == 200 and painting.headers["content-type"] == "image/jpeg"
     assert client.get("/").headers["content-type"].startswith("text/html")
     assert "/api/jobs" in client.get("/openapi.json").json()["paths"]
+    docs = client.get("/docs").text  # the API page, from local files (no CDN)
+    assert "/docs-files/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
+    assert client.get("/docs-files/swagger-ui-bundle.js").status_code == 200
 
     made = client.post("/api/jobs", files={"photo": ("p.jpg", PHOTO.read_bytes())},
                        data={"style": "mosaic", "method": "fast", "size": "96", "preserve_color": "luminance"})
@@ -196,7 +199,9 @@ def test_twenty_concurrent_jobs_on_loopback(tmp_path):
             assert not any(j["status"] == "failed" for j in listing), listing
             time.sleep(0.05)
         assert sorted(j["id"] for j in listing) == sorted(ids)
-        assert statistics.quantiles(latencies, n=20)[-1] < 0.1 if len(latencies) >= 2 else latencies[0] < 0.1
+        p95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 2 else latencies[0]
+        print(f"status requests while busy: p95 {p95 * 1000:.1f} ms over {len(latencies)} rounds")
+        assert p95 < 0.1
         for i, job_id in enumerate(ids):
             served = np.asarray(Image.open(io.BytesIO(httpx.get(f"{base}/api/jobs/{job_id}/result").content)))
             direct = np.asarray(impasto.stylize(Image.fromarray(photos[i]), styles[i % 4]))

@@ -48,10 +48,12 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
         yield
         workers.stop()
 
-    app = FastAPI(title="impasto", version=__import__("impasto").__version__, lifespan=lifespan,
+    app = FastAPI(title="impasto", version=__import__("impasto").__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None,
                   description="Neural style transfer on your own machine. Jobs run in a queue; "
                               "IDs are made by the server.")
     app.state.store, app.state.workers, app.state.config = store, workers, config
+    app.openapi_version = "3.0.3"  # the bundled Swagger UI (4.x) renders OpenAPI 3.0, not 3.1
 
     @app.middleware("http")
     async def check_token(request: Request, call_next):
@@ -153,6 +155,22 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
                         return
         raise HTTPException(507, f"the data folder is over its quota of {config.quota_mb:g} MB; delete old "
                                  "jobs (or start the server with --prune)")
+
+    # The API's page from swagger-ui-bundle's files (FastAPI's default loads them from a CDN, which
+    # an offline machine cannot reach); with a token, the page passes it on to /openapi.json.
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-files", StaticFiles(directory=swagger_ui_path), name="docs-files")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        suffix = f"?token={config.token}" if config.token else ""
+        return get_swagger_ui_html(openapi_url="/openapi.json" + suffix, title="impasto API",
+                                   swagger_js_url="/docs-files/swagger-ui-bundle.js" + suffix,
+                                   swagger_css_url="/docs-files/swagger-ui.css" + suffix,
+                                   swagger_favicon_url="/docs-files/favicon-32x32.png" + suffix)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page():
