@@ -1,8 +1,9 @@
 """The README's gallery: every shipped style on three photos, at 512 px (the photos first):
 examples/tubingen.jpg, and two never trained on: brad_pitt.jpg (../shared/data/content, a face) and
-a held-out training photo (a monkey, impasto.data.held_out).
+a held-out training photo (a monkey, impasto.data.held_out). Then a strip of mixes between two
+styles (--mix).
 
-    .venv/bin/python scripts/gallery.py [--size 512]   # writes docs/images/shipped_styles.png
+    .venv/bin/python scripts/gallery.py [--size 512]   # docs/images/shipped_styles.png, style_mix.png
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ def main() -> None:
     with atomic_path(args.output) as tmp:
         out.save(tmp, format="PNG", optimize=True)
     print(f"wrote {args.output}")
+    photo = photos[0].resize((args.size // 2, args.size * 3 // 8), Image.Resampling.LANCZOS)
+    a, b = "starry_night", "the_scream"
+    mixes = [(f"{a} {1 - w:.2g} + {b} {w:.2g}" if 0 < w < 1 else (a if w == 0 else b),
+              stylize(photo, mix=f"{a}={1 - w},{b}={w}")) for w in (0, 0.25, 0.5, 0.75, 1)]
+    target = Path(args.output).with_name("style_mix.png")
+    with atomic_path(target) as tmp:
+        label_grid(mixes).save(tmp, format="PNG", optimize=True)
+    print(f"wrote {target}")
 
 
 if __name__ == "__main__":

@@ -65,9 +65,9 @@ def run_training(work: Path, until: int, chunk: int) -> None:
                           "final_losses": result.final_losses}), flush=True)
 
 
-def run_evaluation(photos: int, iterations: list[int], size: int) -> None:
+def run_evaluation(photos: int, content: int, iterations: list[int], size: int) -> None:
     held = PhotoFolder(DATA / "train", HOLD_OUT).held_out[:photos]
-    images = [str(p) for p in held] + [str(p) for p in sorted((DATA / "content").glob("*.jpg"))]
+    images = [str(p) for p in held] + [str(p) for p in sorted((DATA / "content").glob("*.jpg"))[:content]]
     table = {}
     for name in STYLES:
         rows = evaluate(name, DATA / "style" / f"{name}.jpg", images, size=size, iterations=iterations,
@@ -96,11 +96,12 @@ def main() -> None:
     parser.add_argument("--work", default=str(ROOT / "build" / "train"))
     parser.add_argument("--evaluate", action="store_true", help="score the shipped model instead of training")
     parser.add_argument("--photos", type=int, default=HOLD_OUT, help="held-out photos to evaluate on")
+    parser.add_argument("--content", type=int, default=5, help="photos of ../shared/data/content to add")
     parser.add_argument("--iterations", type=int, nargs="+", default=[50, 100, 300])
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args()
     if args.evaluate:
-        run_evaluation(args.photos, args.iterations, args.size)
+        run_evaluation(args.photos, args.content, args.iterations, args.size)
         return
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
