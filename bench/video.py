@@ -12,8 +12,6 @@ at 360p on a 2-core CPU).
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import subprocess
 import sys
 import tempfile

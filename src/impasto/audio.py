@@ -28,7 +28,7 @@ from .objective import Objective, Targets, content_targets, style_targets
 from .options import configure
 from .pixels import optimize_stage
 from .progress import ProgressCallback, Reporter
-from .sound import peak_normalise, read_audio
+from .sound import mono_at, peak_normalise, read_audio
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -115,15 +115,9 @@ def griffin_lim(magnitude: torch.Tensor, n_fft: int, length: int, iterations: in
 def _clip(clip: Clip, config: AudioConfig, what: str, duration: float | None) -> np.ndarray:
     if isinstance(clip, tuple):
         samples, rate = clip
-        samples = np.asarray(samples, dtype=np.float32)
-        if samples.ndim == 2:
-            samples = samples.mean(axis=1)
         first = int(round(config.start * rate))
-        samples = samples[first:first + (len(samples) if duration is None else int(round(duration * rate)))]
-        if samples.size and rate != config.sample_rate:
-            import soxr
-
-            samples = soxr.resample(samples, rate, config.sample_rate).astype(np.float32)
+        samples = np.asarray(samples)[first:first + (len(samples) if duration is None else int(round(duration * rate)))]
+        samples = mono_at(samples, rate, config.sample_rate)
     else:
         samples = read_audio(clip, config.sample_rate, config.start, duration, what)
     if samples.size < config.n_fft:

@@ -1,6 +1,13 @@
 """The exceptions impasto raises. Every message is one line that makes sense without the CLI."""
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message, first line only (its type name where it has none): the reason part
+    of a one-line error."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class ImpastoError(Exception):
     """A problem with the user's input or environment, explained in one line."""
 

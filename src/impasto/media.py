@@ -17,7 +17,7 @@ from typing import Iterator
 import av
 import numpy as np
 
-from .errors import ImpastoError, OutputError
+from .errors import ImpastoError, OutputError, first_line
 
 # Output containers: (FFmpeg muxer, video encoder, encoder options, audio codecs it takes as they are,
 # audio encoder otherwise; None: the container holds no audio).
@@ -93,9 +93,8 @@ def open_clip(path: str | os.PathLike) -> Clip:
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise ImpastoError(f"'{path}' is not a readable video ({_reason(exc)})") from None
-    name = container.format.name
-    if name == "image2" or name.endswith("_pipe"):
+        raise ImpastoError(f"'{path}' is not a readable video ({first_line(exc)[:160]})") from None
+    if container.format.name.endswith(IMAGE_DEMUXERS):
         container.close()
         raise ImpastoError(f"'{path}' is a still image, not a video (use `impasto stylize` for images)")
     if not container.streams.video:
@@ -115,11 +114,6 @@ def open_clip(path: str | os.PathLike) -> Clip:
     return Clip(path, container, video, audio)
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
-
-
 def packets(clip: Clip, start: float) -> Iterator["av.Packet"]:
     """Demuxed packets of the video and audio streams from (the keyframe before) `start`."""
     if start > 0:
@@ -128,14 +122,14 @@ def packets(clip: Clip, start: float) -> Iterator["av.Packet"]:
     try:
         yield from clip.container.demux(*streams)
     except av.FFmpegError as exc:
-        raise ImpastoError(f"'{clip.path}' cannot be read to the end: {_reason(exc)} (truncated or damaged?)") from None
+        raise ImpastoError(f"'{clip.path}' cannot be read to the end: {first_line(exc)[:160]} (truncated or damaged?)") from None
 
 
 def decode(packet: "av.Packet", clip: Clip) -> list["av.VideoFrame"]:
     try:
         return packet.decode()
     except av.FFmpegError as exc:
-        raise ImpastoError(f"'{clip.path}' has video that does not decode: {_reason(exc)} "
+        raise ImpastoError(f"'{clip.path}' has video that does not decode: {first_line(exc)[:160]} "
                            "(truncated or damaged?)") from None
 
 

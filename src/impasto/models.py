@@ -171,7 +171,7 @@ def load_model(name: str | os.PathLike) -> tuple["TransformerNet", dict[str, str
 
 def list_models() -> list[dict[str, str]]:
     """Shipped models, then the user's: one entry per style (several for a several-style file), each
-    with its name, file, training summary and, where stored, its held-out evaluation."""
+    with its name, file and training summary."""
     found = []
     for source, path in _model_files():
         try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImpastoError, OutputError
+from .errors import ImpastoError, OutputError, first_line
 from .files import atomic_path, check_writable
 
 WRITE_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
@@ -31,7 +31,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int, start: float = 0.0, du
         data, native = soundfile.read(str(path), start=min(first, info.frames), frames=count,
                                       dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         hint = " (this libsndfile cannot read MP3; convert it to WAV or FLAC)" if path.suffix.lower() == ".mp3" else ""
         raise ImpastoError(f"{what} '{path}' is not a readable sound file{hint}: {reason}") from None
     if info.frames == 0:
@@ -39,13 +39,20 @@ def read_audio(path: str | os.PathLike, sample_rate: int, start: float = 0.0, du
     if first >= info.frames:
         raise ImpastoError(f"{what} '{path}' is {info.frames / info.samplerate:.2f} s long: nothing "
                            f"from --start {start:g} s")
-    mono = data.mean(axis=1)
-    if not np.isfinite(mono).all():
+    if not np.isfinite(data).all():
         raise ImpastoError(f"{what} '{path}' holds samples that are not finite numbers")
-    if native != sample_rate:
+    return mono_at(data, native, sample_rate)
+
+
+def mono_at(samples: np.ndarray, native: int, sample_rate: int) -> np.ndarray:
+    """Samples (n,) or (n, channels) at rate `native` -> float32 mono (the channels' mean) at
+    `sample_rate`."""
+    samples = np.asarray(samples, dtype=np.float32)
+    mono = samples.mean(axis=1) if samples.ndim == 2 else samples
+    if mono.size and native != sample_rate:
         import soxr
 
-        mono = soxr.resample(mono, native, sample_rate).astype(np.float32)
+        mono = soxr.resample(mono, native, sample_rate)
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 

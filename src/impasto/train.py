@@ -26,7 +26,7 @@ import torch.distributed as dist
 from PIL import Image
 
 from .config import COMPILE_FROM, TrainConfig
-from .errors import Cancelled, ImpastoError, OutputError
+from .errors import Cancelled, ImpastoError, OutputError, first_line
 from .files import atomic_path, check_writable
 from .data import PhotoFolder, batch_indices, batch_styles, load_batch
 from .images import check_side, load_image, resize_long_side, to_tensor
@@ -68,7 +68,7 @@ def load_checkpoint(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise ImpastoError(f"'{path}' is not a usable impasto checkpoint ({reason[:120]})") from None
     if not isinstance(state, dict):
         raise ImpastoError(f"'{path}' is not an impasto checkpoint (it holds no state dictionary)")
@@ -186,7 +186,7 @@ def train(style: "StyleInput | Sequence[StyleInput]", data: str | os.PathLike, o
             torch.set_rng_state(state["rng"])
         except (RuntimeError, ValueError, TypeError, KeyError) as exc:
             raise ImpastoError(f"checkpoint '{ckpt}' does not fit this network "
-                               f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+                               f"({first_line(exc)})") from None
         start, history, elapsed = state["iteration"], state["history"], state["seconds"]
         if start > iterations:  # the model would claim fewer iterations than it had
             raise ImpastoError(f"checkpoint '{ckpt}' is already at iteration {start}; "
@@ -268,7 +268,7 @@ def seed_checkpoint(model: str | os.PathLike, checkpoint: str | os.PathLike, con
     """Write a checkpoint that continues training from a model file's weights (with a fresh Adam
     state), for when the run's own checkpoint is gone: `train(..., resume=True)` then goes on from
     the model's iteration count. The options must be the model's own. Returns that iteration."""
-    from .models import load_model, read_metadata
+    from .models import load_model
 
     config = configure(TrainConfig, config, **options)
     net, meta = load_model(model)

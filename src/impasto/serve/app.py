@@ -22,7 +22,7 @@ from ..config import PRESERVE_COLOR, ServeConfig
 from ..errors import ImpastoError
 from .jobs import Workers
 from .store import FINISHED, Store
-from .styles import PAINTINGS, shipped_styles
+from .styles import painting_for, shipped_styles
 
 STATIC = Path(__file__).resolve().parent / "static"
 METHODS = ("fast", "best")
@@ -188,9 +188,10 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
 
     @app.get("/api/styles/{name}/painting")
     def painting(name: str):
-        if name not in {s["name"] for s in shipped_styles()} or not (PAINTINGS / f"{name}.jpg").is_file():
-            raise HTTPException(404, f"no shipped style {name!r}")
-        return FileResponse(PAINTINGS / f"{name}.jpg", media_type="image/jpeg")
+        try:
+            return FileResponse(painting_for(name), media_type="image/jpeg")
+        except ImpastoError:
+            raise HTTPException(404, f"no shipped style {name!r}") from None
 
     @app.post("/api/jobs")
     async def submit(photo: UploadFile = File(..., description="the photo, or a video clip (method fast)"),
@@ -219,8 +220,12 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
             raise HTTPException(400, f"no shipped style {style!r} (see /api/styles)")
         if has_file and method == "fast":
             raise HTTPException(400, "an uploaded painting has no trained network: use method best")
-        if style and method == "best" and not (PAINTINGS / f"{style}.jpg").is_file():
-            raise HTTPException(400, f"style {style!r} has no painting to optimize towards: upload it as style_file")
+        if style and method == "best":
+            try:
+                painting_for(style)
+            except ImpastoError:
+                raise HTTPException(400, f"style {style!r} has no painting to optimize towards: upload it "
+                                         "as style_file") from None
         data = await read(photo, "photo")
         thumbnail = None
         try:

@@ -10,10 +10,11 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import Cancelled, ImpastoError
+from ..errors import Cancelled, ImpastoError, first_line
 from ..files import atomic_path
 from ..progress import Progress
 from .store import Store
+from .styles import painting_for
 
 log = logging.getLogger("impasto")
 PREVIEW_EVERY = 1.0   # seconds between the intermediate images a best job writes
@@ -98,7 +99,7 @@ class Workers:
         except Exception as exc:  # noqa: BLE001 - a worker must outlive any one job
             log.exception("job %s failed", job.id)
             self.store.update(job.id, status="failed", finished=time.time(),
-                              error=f"internal error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+                              error=f"internal error: {first_line(exc)}")
         finally:
             self.cancelled.discard(job.id)
 
@@ -110,15 +111,9 @@ class Workers:
 
             return stylize(photo, s["style"], size=s.get("size"), preserve_color=s.get("preserve_color", "none"),
                            engine=self.engine, progress=progress)
-        painting = folder / "style.png" if s.get("style_file") else _shipped_painting(s["style"])
-        result = self.engine.run_optimization(
-            photo, [painting], size=s.get("size") or 384, iterations=s.get("iterations") or 200,
-            style_weight=s.get("style_weight") or 3e-4, preserve_color=s.get("preserve_color", "none"),
-            progress=progress)
+        painting = folder / "style.png" if s.get("style_file") else painting_for(s["style"])
+        given = {k: s[k] for k in ("iterations", "style_weight") if s.get(k) is not None}  # else optimize's
+        result = self.engine.run_optimization(photo, [painting], size=s.get("size") or 384,
+                                              preserve_color=s.get("preserve_color", "none"),
+                                              progress=progress, **given)
         return result.image
-
-
-def _shipped_painting(style: str) -> Path:
-    from .styles import painting_for
-
-    return painting_for(style)
