@@ -131,7 +131,9 @@ def transformer_flops(width_mult: float, width: int, height: int) -> float:
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             hooks.append(m.register_forward_hook(count))
-    with torch.no_grad():
+    # With gradients on, the textbook layers run (the inference path's rewrites call F.conv2d
+    # directly): the floor counts the network's own convolutions, not the rewritten ones.
+    with torch.enable_grad():
         net.eval()(torch.rand(1, 3, height, width))
     for h in hooks:
         h.remove()
