@@ -142,16 +142,21 @@ def test_scale_schedule():
     assert OptimizeConfig(size=1024).scale_sizes() == [256, 512, 1024]
     assert OptimizeConfig(size=3000).scale_sizes() == [188, 375, 750, 1500, 3000]
     assert OptimizeConfig(size=256, scales=3).scale_sizes() == [64, 128, 256]
-    assert OptimizeConfig(iterations=100).scale_iterations(3) == [100, 50, 25]
+    # --iterations counts at the final scale; coarser scales only prepare its start
+    assert OptimizeConfig(iterations=100).scale_iterations(3) == [11, 33, 100]
+    assert OptimizeConfig().scale_iterations(2) == [56, 170]
+    assert OptimizeConfig(iterations=2).scale_iterations(3) == [1, 1, 2]
 
 
 def test_coarse_to_fine_beats_single_scale_for_the_same_fine_iterations(content_path, style_path):
-    """10 iterations at 64 px, after 20 cheap ones at 32 px, end lower than 10 at 64 px alone."""
-    single = run_optimization(content_path, style_path, size=64, iterations=10, scales=1, **FAST)
-    coarse = run_optimization(content_path, style_path, size=64, iterations=20, scales=2, **FAST)
-    assert len(coarse.history) == 20 + 10
+    """45 iterations at 64 px, after 15 cheap ones at 32 px, end lower than 45 at 64 px alone."""
+    single = run_optimization(content_path, style_path, size=64, iterations=45, scales=1, **FAST)
+    coarse = run_optimization(content_path, style_path, size=64, iterations=45, scales=2, **FAST)
+    assert len(coarse.history) == 15 + 45
     assert coarse.image.size == single.image.size
-    assert coarse.total_loss < 0.7 * single.total_loss
+    # (0.94 here: since L-BFGS's first steps are scaled, a single scale from the photo no longer
+    # idles through its first iterations, which was most of the old 0.7x margin at this size)
+    assert coarse.total_loss < single.total_loss
 
 
 # --- tiling ---------------------------------------------------------------------------------------
@@ -205,7 +210,7 @@ def _seam_ratio(image: torch.Tensor, tile: int, overlap: int, passes: int) -> fl
 
 def test_tiled_result_has_no_seams(content_path, style_path):
     """The whole pipeline at 96 px: 48 px in one piece, then 32 px tiles at 96 px."""
-    options = dict(size=96, iterations=20, init="content", scales=2, tile=32, progress=False)
+    options = dict(size=96, iterations=10, init="content", scales=2, tile=32, progress=False)
     result = run_optimization(content_path, style_path, tile_overlap=8, tile_passes=2, **options)
     assert result.image.size == (96, 72)
     smooth = to_tensor(result.image)

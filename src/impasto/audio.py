@@ -191,7 +191,8 @@ def audio(content: "Clip | None", style: Clip, config: AudioConfig | None = None
 
     # The range penalty keeps L-BFGS inside 0..HEADROOM x peak, as optimize keeps pixels in 0..1.
     stage = optimize_stage(objective, start, config.iterations, "lbfgs", range_weight=RANGE_WEIGHT,
-                           on_iteration=on_iteration, loss_scale=LOSS_SCALE, keep_best=True)
+                           on_iteration=on_iteration, loss_scale=LOSS_SCALE, keep_best=True,
+                           first_step=None)
     log_magnitude = stage.image[0, :, 0, :] * scale
     magnitude = torch.expm1(log_magnitude).float()
     phase = None if texture else content_spectrum / content_spectrum.abs().clamp_min(1e-16)

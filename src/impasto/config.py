@@ -36,8 +36,8 @@ class Config:
 class OptimizeConfig(Config):
     """Every option of `impasto optimize` (Gatys et al. 2016, 2017), with its default."""
 
-    iterations: int = option(200, "optimizer iterations at the coarsest scale (half as many at each "
-                             "finer one)", minimum=0, group="common")
+    iterations: int = option(170, "optimizer iterations at the final scale (a third as many at each "
+                             "coarser one)", minimum=0, group="common")
     optimizer: str = option("lbfgs", "L-BFGS (one loss evaluation per iteration) or Adam",
                             choices=("lbfgs", "adam"), group="common")
     learning_rate: float = option(0.02, "Adam step size, in 0..1 pixel units", above=0,
@@ -122,9 +122,11 @@ class OptimizeConfig(Config):
         return [max(MIN_SIDE, round(self.size / 2 ** k)) for k in reversed(range(count))]
 
     def scale_iterations(self, scales: int) -> list[int]:
-        """`iterations` at the coarsest scale, half as many at each finer one: a good start from the
-        coarser result needs fewer of the expensive iterations (at least 1 where iterations > 0)."""
-        return [min(self.iterations, max(1, self.iterations >> k)) for k in range(scales)]
+        """`iterations` at the final scale, a third as many at each coarser one (at least 1 where
+        iterations > 0): a coarse scale only has to give the next one a good start, and past that
+        point its iterations did not lower the final loss (512 px: 100 or 200 at 256 px then the
+        same at 512 ended within 0.3 %), while the final scale's own iterations do."""
+        return [min(self.iterations, max(1, self.iterations // 3 ** k)) for k in reversed(range(scales))]
 
 
 def normalised_weights(option_name: str, weights: Sequence[float], count: int, of: str) -> list[float]:

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 BASE = 0.6 * 2**30          # interpreter, torch, VGG weights
-LBFGS_HISTORY = 100         # pairs kept by pixels.optimize_pixels
+LBFGS_HISTORY = 20          # pairs kept by pixels.optimize_pixels
 
 
 def channels_per_pixel(network: str, last: str) -> list[tuple[str, float]]:

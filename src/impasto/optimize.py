@@ -209,7 +209,8 @@ def run_optimization(content: ImageInput, styles: ImageInput | Sequence[ImageInp
                 Objective(vgg, targets, weights), image, iterations, config.optimizer,
                 config.learning_rate, config.range_weight,
                 lambda i, x, losses, n=iterations: scale_report(iteration=i, iterations=n,
-                                                                losses=losses, image=x))
+                                                                losses=losses, image=x),
+                keep_best=True)  # L-BFGS's early steps can overshoot: never end on one
         image = stage.image
         history += stage.history
         log.debug("scale %d/%d: %d px, %d iterations, loss %.4g", index + 1, len(sizes), size,
