@@ -31,6 +31,8 @@ def child(args: argparse.Namespace) -> None:
 
     import torch
 
+    from floor import vgg_pass
+    from impasto.images import load_image, resize_long_side
     from impasto.optimize import run_optimization
     from impasto.runtime import resolve_device
 
@@ -53,9 +55,15 @@ def child(args: argparse.Namespace) -> None:
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The floor is timed in this process right after the iterations (this VM's speed drifts by
+    # ~15 % between runs minutes apart, which a floor from another process would not see), once
+    # the peak memory above is read.
+    width, height = resize_long_side(load_image(CONTENT), args.size).size
+    floor = vgg_pass(width, height, args.precision, args.device, repeats=5) if args.warmup else None
     history = result.history
     print(json.dumps({
         "s_per_iter": statistics.median(steps) if steps else None,
+        "floor": floor,
         "peak_mib": peak,
         "loss_100": history[100] if len(history) > 100 else None,
         "loss_final": result.total_loss,
@@ -88,20 +96,17 @@ def main() -> None:
     if args.child:
         return child(args)
 
-    from floor import cpu_summary, vgg_pass
+    from floor import cpu_summary
 
     configs = [(o, p) for o in ("lbfgs", "adam") for p in ("fp32", "bf16")]
     print(f"impasto optimize benchmark, device={args.device}, tubingen x starry_night")
     print(cpu_summary())
     print(f"{'size':>9} {'optimizer':>9} {'precision':>9} {'s/iter':>8} {'floor s':>8} {'x floor':>8} {'peak MiB':>9}")
     for size in args.sizes:
-        floors = {}
         for optimizer, precision in configs:
             r = run_child(size, optimizer, precision, args.timed_iterations + args.warmup, args.device,
                           args.warmup)
-            if precision not in floors:
-                floors[precision] = vgg_pass(r["width"], r["height"], precision, args.device, repeats=5)
-            floor = floors[precision]
+            floor = r["floor"]
             print(f"{r['width']:>4}x{r['height']:<4} {optimizer:>9} {precision:>9} {r['s_per_iter']:8.3f} "
                   f"{floor:8.3f} {r['s_per_iter'] / floor:8.2f} {r['peak_mib']:9.0f}", flush=True)
     print(f"\ntotal loss at {args.loss_size} px (from noise, default weights)")
