@@ -109,6 +109,15 @@ def test_inference_rewrites_compute_the_textbook_network(styles):
             assert (got - expected).abs().max() < 1e-4  # float summation order only (1/40 of a level)
             if layout == torch.channels_last and shape[0] == 1 and shape[2] % 4 == shape[3] % 4 == 0:
                 assert got.is_contiguous(memory_format=torch.channels_last)  # no copy back to plain
+    # The rearranged weights are kept between forwards; a training step (weights changed in
+    # place) must not leave the fast path on the old ones.
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        net(x, style)
+        for p in net.parameters():
+            p.mul_(1.5)
+        got = net(x, style)
+    assert (got - net(x, style)).abs().max() < 1e-4
 
 
 def test_onnx_export_matches_torch(tmp_path, model_path, photo):

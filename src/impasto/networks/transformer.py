@@ -80,6 +80,17 @@ def inference_on_cpu(x: torch.Tensor) -> bool:
     return not torch.is_grad_enabled() and x.device.type == "cpu" and not exporting()
 
 
+def derived_weight(module: nn.Module, weight: torch.Tensor, make) -> torch.Tensor:
+    """make(weight), kept on `module` until the weight changes (its storage, dtype or version):
+    the inference rewrites below would otherwise rearrange their weights on every forward."""
+    key = (weight.data_ptr(), weight.dtype, weight._version)
+    cached = module.__dict__.get("_derived")
+    if cached is None or cached[0] != key:
+        cached = (key, make(weight))
+        module.__dict__["_derived"] = cached
+    return cached[1]
+
+
 def space_to_depth(x: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) -> (N, 4C, H/2, W/2), channel (p, q, c) = pixel (2I + p, 2J + q) of channel c.
     In this order a channels_last tensor moves in runs of C contiguous values, and stays channels_last."""
@@ -109,7 +120,8 @@ class SpaceToDepthConv(nn.Conv2d):
         if not fast:
             return super().forward(x)
         h, w = x.shape[-2:]
-        y = F.conv2d(space_to_depth(x), self.blocked_weight(), None if self.bias is None else self.bias.repeat(4))
+        weight = derived_weight(self, self.weight, lambda _: self.blocked_weight())
+        y = F.conv2d(space_to_depth(x), weight, None if self.bias is None else self.bias.repeat(4))
         k = self.kernel_size[0]
         return depth_to_space(y)[..., : h - k + 1, : w - k + 1]
 
@@ -189,7 +201,8 @@ class UpsampleConv(nn.Module):
             # none of the full-size upsampled and padded copies (Zen 4, bf16, 32 -> 16 channels to
             # 512x384: 5 against 14 ms).
             conv = self.conv[1]  # after its reflection pad
-            x = depth_to_space(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.phase_weight(conv.weight)))
+            weight = derived_weight(self, conv.weight, self.phase_weight)
+            x = depth_to_space(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), weight))
             return self.conv(x, style, start=2)  # its norm and ReLU
         if self.mode == "nearest":
             x = F.interpolate(x, scale_factor=2, mode="nearest")
