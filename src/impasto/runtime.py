@@ -41,24 +41,25 @@ _allocator_tuned = False
 
 
 def keep_freed_memory() -> None:
-    """Let glibc's malloc keep large freed blocks for reuse instead of handing them back to the OS.
+    """Let glibc's malloc reuse freed feature maps instead of handing them back to the OS.
 
-    By default every block over 32 MiB (a 512 px feature map of VGG's first layers) is a fresh mmap,
-    so each pass page-faults its buffers in again: a tenth of a 512 px L-BFGS iteration and of a
-    512 px stylize on Zen 4. The process then keeps its peak memory (as PyTorch's GPU allocator
-    does). Once per process; a no-op off glibc (macOS, Windows, musl)."""
+    By default malloc serves blocks over 128 KiB with a fresh mmap until its adaptive threshold
+    catches up, and trims the heap after every large free, so each pass page-faults its buffers
+    in again: on Zen 4 a tenth of a 512 px bf16 L-BFGS iteration and a sixth of an fp32 one. With
+    the threshold fixed at its 32 MiB maximum and no trimming below 1 GiB, the heap is reused; blocks
+    over 32 MiB stay mmaps, which keeps peak memory where it was (taking every block from the heap
+    was as fast but fragmented it: +8 % peak in fp32). Once per process; a no-op off glibc."""
     global _allocator_tuned
     if _allocator_tuned or not sys.platform.startswith("linux"):
         return
     _allocator_tuned = True
     try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
         return
-    m_trim_threshold, m_mmap_max = -1, -4  # from glibc's malloc.h
-    mallopt(m_mmap_max, 0)                 # large blocks come from the heap, which is reused ...
-    mallopt(m_trim_threshold, 1 << 30)     # ... and not shrunk after every pass
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 1 << 30)
 
 
 def has_fast_bf16(device: torch.device) -> bool:
