@@ -10,7 +10,8 @@ model behind. Without that checkpoint (a fresh checkout) it goes on from the shi
 and iteration count, with a fresh Adam state. The held-out photos (`impasto.data.held_out`, the 48 whose path hash is smallest) are
 never trained on; `--evaluate` scores every style on them and on ../shared/data/content
 (Johnson et al.'s Table 1: the network's objective against L-BFGS from noise) and stores the
-table in the model's metadata.
+table in the model's metadata. The L-BFGS results are kept in build/train/lbfgs_references.json
+(they do not depend on the network), so scoring a later snapshot costs one network pass per photo.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from impasto.data import PhotoFolder
 from impasto.evaluate import evaluate, format_table
+from impasto.files import atomic_path
 from impasto.models import load_model, read_metadata, save_model
 from impasto.terminal import ProgressBars
 from impasto.train import checkpoint_path, load_checkpoint, seed_checkpoint, train
@@ -65,13 +67,18 @@ def run_training(work: Path, until: int, chunk: int) -> None:
                           "final_losses": result.final_losses}), flush=True)
 
 
-def run_evaluation(photos: int, content: int, iterations: list[int], size: int) -> None:
+def run_evaluation(work: Path, photos: int, content: int, iterations: list[int], size: int) -> None:
     held = PhotoFolder(DATA / "train", HOLD_OUT).held_out[:photos]
     images = [str(p) for p in held] + [str(p) for p in sorted((DATA / "content").glob("*.jpg"))[:content]]
+    cache = work / "lbfgs_references.json"
+    references = json.loads(cache.read_text()) if cache.is_file() else {}
     table = {}
     for name in STYLES:
         rows = evaluate(name, DATA / "style" / f"{name}.jpg", images, size=size, iterations=iterations,
-                        progress=ProgressBars())
+                        progress=ProgressBars(), references=references)
+        work.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cache) as tmp:
+            tmp.write_text(json.dumps(references))
         per_photo = rows[:-1]
         table[name] = {
             "photos": len(per_photo),
@@ -100,10 +107,10 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, nargs="+", default=[50, 100, 300])
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args()
-    if args.evaluate:
-        run_evaluation(args.photos, args.content, args.iterations, args.size)
-        return
     work = Path(args.work)
+    if args.evaluate:
+        run_evaluation(work, args.photos, args.content, args.iterations, args.size)
+        return
     work.mkdir(parents=True, exist_ok=True)
     run_training(work, args.until, args.chunk)
 

@@ -31,3 +31,24 @@ def test_evaluate_table_and_csv(tmp_path, tiny_model, content_path, style_path, 
         assert float(row["network"]) > 0
     mean = rows[-1]
     assert abs(float(mean["network"]) - (float(rows[0]["network"]) + float(rows[1]["network"])) / 2) < 1e-3 * float(mean["network"])
+
+
+def test_evaluate_reuses_cached_lbfgs_references(tiny_model, content_path, style_path):
+    # The L-BFGS results depend on the photo, painting and objective, not on the network: a second
+    # evaluation with the same cache runs no optimization and reports the same numbers.
+    from impasto.evaluate import evaluate
+
+    calls = []
+    cache: dict = {}
+    first = evaluate(tiny_model, style_path, [str(content_path)], iterations=[5], size=32, precision="fp32",
+                     references=cache, progress=lambda e: calls.append(e))
+    assert len(cache) == 1 and calls
+    calls.clear()
+    second = evaluate(tiny_model, style_path, [str(content_path)], iterations=[5], size=32, precision="fp32",
+                      references=cache, progress=lambda e: calls.append(e))
+    assert not [e for e in calls if e.phase == "iteration"]  # no L-BFGS iteration ran
+    assert second[0]["lbfgs_5"] == first[0]["lbfgs_5"] and second[0]["network"] == first[0]["network"]
+    # other settings (more iterations, another size) are not served from the cache
+    third = evaluate(tiny_model, style_path, [str(content_path)], iterations=[5, 8], size=36, precision="fp32",
+                     references=cache)
+    assert len(cache) == 2 and "lbfgs_8" in third[0]
