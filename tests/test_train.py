@@ -57,6 +57,22 @@ def test_resume_reaches_the_same_weights(tmp_path, photos, style_path):
     assert [h["total"] for h in straight.history] == [h["total"] for h in resumed.history]
 
 
+def test_ema_writes_the_averaged_weights_and_resumes_exactly(tmp_path, photos, style_path):
+    ema = dict(TINY, ema=0.9, checkpoint_every=3)
+    straight = train(style_path, photos, tmp_path / "a.safetensors", iterations=6, **ema)
+    train(style_path, photos, tmp_path / "b.safetensors", iterations=3, **ema)
+    train(style_path, photos, tmp_path / "b.safetensors", iterations=6, resume=True, **ema)
+    a, b = _weights(tmp_path / "a.safetensors"), _weights(tmp_path / "b.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the average is checkpointed and resumed too
+    last = torch.load(tmp_path / "a.ckpt", weights_only=True)["model"]  # the weights the run ended at
+    assert any(not torch.allclose(a[k], last[k]) for k in a)
+    assert all(torch.equal(a[k], straight.net.state_dict()[k]) for k in a)
+    plain = train(style_path, photos, tmp_path / "c.safetensors", iterations=6, **TINY)
+    c = _weights(tmp_path / "c.safetensors")
+    assert all(torch.equal(c[k], plain.net.state_dict()[k]) for k in c)
+    assert all(torch.equal(c[k], last[k]) for k in c)  # without ema: the last weights, same run
+
+
 def test_resume_after_sigkill(tmp_path, photos, style_path):
     """Kill -9 mid-run; resuming loses at most the work since the last checkpoint and ends where an
     uninterrupted run ends."""

@@ -167,6 +167,9 @@ class TrainConfig(Config):
     image_size: int = option(256, "random square crops of this size", minimum=MIN_SIDE)
     style_size: int = option(256, "long side of the style image", minimum=MIN_SIDE)
     lr: float = option(1e-3, "Adam learning rate", above=0)
+    ema: float = option(0.0, "decay of an exponential moving average of the weights, which is the "
+                        "model written (Polyak averaging; e.g. 0.998); 0: the last weights", minimum=0,
+                        maximum=0.99999)
     content_weight: float = option(1.0, "lambda_c", minimum=0)
     style_weight: float = option(5.0, "lambda_s", minimum=0)
     tv_weight: float = option(1e-6, "lambda_TV (Johnson: 1e-6 .. 1e-4)", minimum=0)
