@@ -3,7 +3,10 @@ examples/tubingen.jpg, and two never trained on: brad_pitt.jpg (../shared/data/c
 a held-out training photo (a monkey, impasto.data.held_out). Then a strip of mixes between two
 styles (--mix).
 
-    .venv/bin/python scripts/gallery.py [--size 512]   # docs/images/shipped_styles.png, style_mix.png
+    .venv/bin/python scripts/gallery.py [--size 512]   # docs/images/shipped_styles.jpg, style_mix.png
+
+The gallery is a JPEG (quality 92): as a PNG it was 11 MB, added to the repository with every
+snapshot of the network.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ PHOTOS = [ROOT / "examples" / "tubingen.jpg", DATA / "content" / "brad_pitt.jpg"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--output", default=str(ROOT / "docs" / "images" / "shipped_styles.png"))
+    parser.add_argument("--output", default=str(ROOT / "docs" / "images" / "shipped_styles.jpg"))
     args = parser.parse_args()
     photos = [ImageOps.fit(load_image(p), (args.size, args.size * 3 // 4), Image.Resampling.LANCZOS)
               for p in PHOTOS]  # one 4:3 frame for all, so the grid lines up
@@ -41,7 +44,7 @@ def main() -> None:
         out.paste(g, (0, y))
         y += g.height
     with atomic_path(args.output) as tmp:
-        out.save(tmp, format="PNG", optimize=True)
+        out.save(tmp, format="JPEG", quality=92, subsampling=0)  # 4:4:4: fine texture kept
     print(f"wrote {args.output}")
     photo = photos[0].resize((args.size // 2, args.size * 3 // 8), Image.Resampling.LANCZOS)
     a, b = "starry_night", "the_scream"
