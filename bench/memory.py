@@ -28,13 +28,14 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     """(peak RSS MiB, seconds, exit status) of `impasto ARGS` in a new process."""
     code = "import sys; from impasto.cli import main; sys.argv = ['impasto'] + sys.argv[1:]; sys.exit(main())"
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read()
+    with tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: progress bars cannot fill it and stall
+        proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=subprocess.DEVNULL, stderr=log)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        log.seek(0)
+        err = log.read().strip()
     if proc.returncode:
-        print(f"   failed: impasto {' '.join(args)}\n   {err.strip().splitlines()[-1] if err.strip() else ''}")
+        print(f"   failed: impasto {' '.join(args)}\n   {err.splitlines()[-1] if err else ''}")
     return usage.ru_maxrss / 1024, time.perf_counter() - start, proc.returncode
 
 

@@ -73,11 +73,11 @@ def run_evaluation(work: Path, photos: int, content: int, iterations: list[int],
     images = [str(p) for p in held] + [str(p) for p in sorted((DATA / "content").glob("*.jpg"))[:content]]
     cache = work / "lbfgs_references.json"
     references = json.loads(cache.read_text()) if cache.is_file() else {}
+    work.mkdir(parents=True, exist_ok=True)
     table = {}
     for name in STYLES:
         rows = evaluate(name, DATA / "style" / f"{name}.jpg", images, size=size, iterations=iterations,
                         progress=ProgressBars(), references=references)
-        work.mkdir(parents=True, exist_ok=True)
         with atomic_path(cache) as tmp:
             tmp.write_text(json.dumps(references))
         per_photo = rows[:-1]

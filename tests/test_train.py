@@ -73,6 +73,18 @@ def test_ema_writes_the_averaged_weights_and_resumes_exactly(tmp_path, photos, s
     assert all(torch.equal(c[k], last[k]) for k in c)  # without ema: the last weights, same run
 
 
+def test_resume_refuses_an_average_that_does_not_fit(tmp_path, photos, style_path):
+    from impasto.errors import ImpastoError
+    ema = dict(TINY, ema=0.9)
+    train(style_path, photos, tmp_path / "e.safetensors", iterations=2, **ema)
+    ckpt = tmp_path / "e.ckpt"
+    state = torch.load(ckpt, weights_only=True)
+    state["ema"] = {"module.encoder.0.1.weight": torch.zeros(1)}
+    torch.save(state, ckpt)
+    with pytest.raises(ImpastoError, match="does not fit this network"):
+        train(style_path, photos, tmp_path / "e.safetensors", iterations=4, resume=True, **ema)
+
+
 def test_resume_after_sigkill(tmp_path, photos, style_path):
     """Kill -9 mid-run; resuming loses at most the work since the last checkpoint and ends where an
     uninterrupted run ends."""

@@ -80,11 +80,12 @@ def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequenc
                                   trained.style_layers, trained.content_weight, trained.style_weight,
                                   trained.tv_weight)
     checkpoints = sorted(set(config.iterations))
-    settings = json.dumps({"objective": {k: getattr(trained, k) for k in (
-        "network", "weights", "content_layers", "style_layers", "content_weight", "style_weight",
-        "tv_weight", "style_size")}, "painting": _file_sha256(style), "size": config.size, "seed": config.seed,
-        "range": config.range_weight, "dtype": str(placement.dtype), "device": placement.device.type},
-        sort_keys=True, default=str)
+    if references is not None:  # what, besides the photo, the L-BFGS results depend on
+        settings = json.dumps({"objective": {k: getattr(trained, k) for k in (
+            "network", "weights", "content_layers", "style_layers", "content_weight", "style_weight",
+            "tv_weight", "style_size")}, "painting": _file_sha256(style), "size": config.size,
+            "seed": config.seed, "range": config.range_weight, "dtype": str(placement.dtype),
+            "device": placement.device.type}, sort_keys=True, default=str)
     rows = []
     for path in expand_inputs(images):
         photo = resize_long_side(load_image(path, "image"), config.size)
@@ -105,8 +106,10 @@ def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequenc
                     row[f"lbfgs_{i}"] = fixed(x.clamp(0, 1)).total.item()
             report(iteration=i, iterations=checkpoints[-1], losses=losses, item=item, image=x)
 
-        key = hashlib.sha256(f"{_file_sha256(path)} {settings}".encode()).hexdigest()
-        known = references.get(key, {}) if references is not None else {}
+        known, key = {}, ""
+        if references is not None:
+            key = hashlib.sha256(f"{_file_sha256(path)} {settings}".encode()).hexdigest()
+            known = references.get(key, {})
         if all(f"lbfgs_{i}" in known for i in checkpoints):
             row.update({f"lbfgs_{i}": known[f"lbfgs_{i}"] for i in checkpoints})
         else:
