@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 from pathlib import Path
 
@@ -74,10 +75,19 @@ def run_evaluation(work: Path, photos: int, content: int, iterations: list[int],
     cache = work / "lbfgs_references.json"
     references = json.loads(cache.read_text()) if cache.is_file() else {}
     work.mkdir(parents=True, exist_ok=True)
+    # Score a copy: training running beside this may ship a newer snapshot meanwhile, and every
+    # style must be scored on the weights the table is stored with. A file named after a style
+    # selects that style of the network.
+    copies = work / "evaluated"
+    copies.mkdir(exist_ok=True)
+    shutil.copyfile(SHIPPED, copies / f"{STYLES[0]}.safetensors")
+    for name in STYLES[1:]:
+        shutil.copyfile(copies / f"{STYLES[0]}.safetensors", copies / f"{name}.safetensors")
+    evaluated = read_metadata(copies / f"{STYLES[0]}.safetensors").get("iterations")
     table = {}
     for name in STYLES:
-        rows = evaluate(name, DATA / "style" / f"{name}.jpg", images, size=size, iterations=iterations,
-                        progress=ProgressBars(), references=references)
+        rows = evaluate(copies / f"{name}.safetensors", DATA / "style" / f"{name}.jpg", images, size=size,
+                        iterations=iterations, progress=ProgressBars(), references=references)
         with atomic_path(cache) as tmp:
             tmp.write_text(json.dumps(references))
         per_photo = rows[:-1]
@@ -91,6 +101,10 @@ def run_evaluation(work: Path, photos: int, content: int, iterations: list[int],
         }
         print(name, json.dumps(table[name]), flush=True)
         print(format_table(rows), flush=True)
+    if read_metadata(SHIPPED).get("iterations") != evaluated:
+        print(f"the shipped model moved on from iteration {evaluated} meanwhile: its table is not stored; "
+              "evaluate again (the L-BFGS results are cached)", flush=True)
+        return
     meta = read_metadata(SHIPPED)
     net, _ = load_model(SHIPPED)
     save_model(net, SHIPPED, {**{k: v for k, v in meta.items() if k not in ("format", "width", "norm", "upsample", "styles")},
