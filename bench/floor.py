@@ -140,6 +140,28 @@ def transformer_flops(width_mult: float, width: int, height: int) -> float:
     return total[0]
 
 
+def own_convolutions(run, repeats: int = 5, sync=lambda: None) -> float:
+    """Seconds of the convolutions that run() calls, each timed alone on its own inputs (the
+    inference rewrites' forms included): what the pass would take if nothing but its
+    convolutions cost time. It splits a pass's distance from the dense-rate floor into the
+    convolutions' own shapes (few channels, small maps) and everything else."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    calls = []
+    convolutions = (torch.ops.aten.convolution.default, torch.ops.aten.conv2d.default)  # inference mode sees conv2d
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in convolutions:
+                calls.append((func, args, kwargs or {}))
+            return func(*args, **(kwargs or {}))
+
+    with torch.inference_mode(), Record():
+        run()
+    with torch.inference_mode():
+        return sum(timed(lambda c=c: c[0](*c[1], **c[2]), repeats, sync) for c in calls)
+
+
 def train_floor(width_mult: float, precision: str, device: str = "auto", batch: int = 4, size: int = 256,
                 repeats: int = 3) -> dict[str, float]:
     """The bare passes of one training step, in seconds, and their sum."""

@@ -4,7 +4,9 @@ torch (fp32 and the automatic precision) and onnxruntime, on the current device.
     .venv/bin/python bench/stylize.py [--model starry_night] [--repeats 7]
 
 Medians of --repeats timed passes after two warm-up passes; the network pass only (no file I/O).
-Then the difference of the automatic precision (bf16 on AMX) and of onnxruntime from fp32 torch.
+Beside each size, the automatic precision's convolutions timed alone (what the pass would cost if
+nothing else did), as a multiple of the same floor. Then the difference of the automatic precision
+(bf16 on AMX) and of onnxruntime from fp32 torch.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from impasto.stylize import OnnxRunner, TorchRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor import conv_throughput, cpu_summary, transformer_flops  # noqa: E402
+from floor import conv_throughput, cpu_summary, own_convolutions, transformer_flops  # noqa: E402
 
 
 def median_ms(runner, image, repeats: int) -> float:
@@ -66,16 +68,19 @@ def main() -> None:
         throughput = {p: conv_throughput(p, args.device) for p in ("fp32", auto_precision)}
         print("3x3 conv throughput: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in throughput.items()))
         print(f"{'size':>10} " + "".join(f"{name:>14}" for name in runners)
-              + f"{'floor fp32':>12}{'floor auto':>12}{'x floor':>10}   (ms per image, median; "
-                "floor: the network's conv FLOPs at the measured conv throughput)")
+              + f"{'floor fp32':>12}{'floor auto':>12}{'x floor':>10}{'own convs':>11}{'x floor':>9}"
+                "   (ms per image, median; floor: the network's conv FLOPs at the measured conv "
+                "throughput; own convs: the auto pass's convolutions, each timed alone at its shapes)")
         for size in args.sizes:
             image = to_tensor(resize_long_side(photo, size)).numpy()
             row = [median_ms(runner, image, args.repeats) for runner in runners.values()]
             flops = transformer_flops(float(meta["width"]), image.shape[3], image.shape[2])
             floor32 = flops / throughput["fp32"] / 1e6
             floor_auto = flops / throughput[auto_precision] / 1e6
+            convs = own_convolutions(lambda: runners["torch auto"](image), args.repeats, where.synchronize) * 1000
             print(f"{image.shape[3]}x{image.shape[2]:<5}" + "".join(f"{ms:14.1f}" for ms in row)
-                  + f"{floor32:12.1f}{floor_auto:12.1f}{row[1] / floor_auto:10.2f}", flush=True)
+                  + f"{floor32:12.1f}{floor_auto:12.1f}{row[1] / floor_auto:10.2f}"
+                  + f"{convs:11.1f}{convs / floor_auto:9.2f}", flush=True)
         # Quality of the fast paths against fp32 torch, on the 0..255 scale of the saved image.
         image = to_tensor(resize_long_side(photo, 512)).numpy()
         reference = runners["torch fp32"](image)
