@@ -41,9 +41,14 @@ RECIPE = {"width": 0.5, "style_weight": 2.0, "tv_weight": 1e-5, "batch_size": 4,
           "hold_out": HOLD_OUT, "checkpoint_every": 100, "compile": "on", "ema": 0.998}
 
 
+def carried_metadata(model: Path) -> dict[str, str]:
+    """A model file's metadata less what save_model writes from the network itself."""
+    return {k: v for k, v in read_metadata(model).items() if k not in ("format", "width", "norm", "upsample", "styles")}
+
+
 def ship(model: Path) -> None:
     net, _ = load_model(model)
-    meta = {k: v for k, v in read_metadata(model).items() if k not in ("format", "width", "norm", "upsample", "styles")}
+    meta = carried_metadata(model)
     if SHIPPED.is_file() and "evaluation" in read_metadata(SHIPPED) and \
             read_metadata(SHIPPED).get("iterations") == meta.get("iterations"):
         meta["evaluation"] = read_metadata(SHIPPED)["evaluation"]
@@ -101,14 +106,13 @@ def run_evaluation(work: Path, photos: int, content: int, iterations: list[int],
         }
         print(name, json.dumps(table[name]), flush=True)
         print(format_table(rows), flush=True)
-    if read_metadata(SHIPPED).get("iterations") != evaluated:
+    meta = carried_metadata(SHIPPED)
+    if meta.get("iterations") != evaluated:
         print(f"the shipped model moved on from iteration {evaluated} meanwhile: its table is not stored; "
               "evaluate again (the L-BFGS results are cached)", flush=True)
         return
-    meta = read_metadata(SHIPPED)
     net, _ = load_model(SHIPPED)
-    save_model(net, SHIPPED, {**{k: v for k, v in meta.items() if k not in ("format", "width", "norm", "upsample", "styles")},
-                              "evaluation": json.dumps({"size": size, "styles": table})}, half=True)
+    save_model(net, SHIPPED, {**meta, "evaluation": json.dumps({"size": size, "styles": table})}, half=True)
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ import torch
 
 from .config import EvaluateConfig, TrainConfig
 from .errors import ImpastoError, OutputError
-from .files import atomic_path, check_writable
+from .files import atomic_path, check_writable, file_sha256
 from .images import check_side, expand_inputs, load_image, resize_long_side, to_tensor
 from .models import style_weights
 from .objective import johnson_objective
@@ -83,7 +83,7 @@ def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequenc
     if references is not None:  # what, besides the photo, the L-BFGS results depend on
         settings = json.dumps({"objective": {k: getattr(trained, k) for k in (
             "network", "weights", "content_layers", "style_layers", "content_weight", "style_weight",
-            "tv_weight", "style_size")}, "painting": _file_sha256(style), "size": config.size,
+            "tv_weight", "style_size")}, "painting": file_sha256(style), "size": config.size,
             "seed": config.seed, "range": config.range_weight, "dtype": str(placement.dtype),
             "device": placement.device.type}, sort_keys=True, default=str)
     rows = []
@@ -108,7 +108,7 @@ def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequenc
 
         known, key = {}, ""
         if references is not None:
-            key = hashlib.sha256(f"{_file_sha256(path)} {settings}".encode()).hexdigest()
+            key = hashlib.sha256(f"{file_sha256(path)} {settings}".encode()).hexdigest()
             known = references.get(key, {})
         if all(f"lbfgs_{i}" in known for i in checkpoints):
             row.update({f"lbfgs_{i}": known[f"lbfgs_{i}"] for i in checkpoints})
@@ -127,10 +127,6 @@ def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequenc
         with atomic_path(csv_path) as tmp:
             tmp.write_text(buffer.getvalue())
     return rows
-
-
-def _file_sha256(path: str | os.PathLike) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def format_table(rows: list[dict]) -> str:

@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 from .errors import ImpastoError, OutputError
-from .files import atomic_path, cache_dir, check_writable
+from .files import atomic_path, cache_dir, check_writable, file_sha256
 from .models import find_model, load_model
 
 
@@ -51,10 +51,8 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
 def onnx_cache_path(model: str | os.PathLike) -> Path:
     """Where the ONNX export of a model (a name or .safetensors file) is cached: named by the model
     file's content hash, so a retrained model gets a new export."""
-    import hashlib
-
     source = find_model(model)
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    digest = file_sha256(source)[:16]
     return cache_dir() / "onnx" / f"{source.stem}-{digest}.onnx"
 
 

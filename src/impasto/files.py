@@ -4,6 +4,7 @@ leaves a half-written image, model or checkpoint behind, and never costs the old
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -28,6 +29,11 @@ def cache_dir() -> Path:
         return Path(os.environ["IMPASTO_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "impasto"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, in hex: what identifies a model or image for a cache."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def check_writable(folder: str | os.PathLike) -> Path:
