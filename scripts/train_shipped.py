@@ -81,17 +81,13 @@ def run_evaluation(work: Path, photos: int, content: int, iterations: list[int],
     references = json.loads(cache.read_text()) if cache.is_file() else {}
     work.mkdir(parents=True, exist_ok=True)
     # Score a copy: training running beside this may ship a newer snapshot meanwhile, and every
-    # style must be scored on the weights the table is stored with. A file named after a style
-    # selects that style of the network.
-    copies = work / "evaluated"
-    copies.mkdir(exist_ok=True)
-    shutil.copyfile(SHIPPED, copies / f"{STYLES[0]}.safetensors")
-    for name in STYLES[1:]:
-        shutil.copyfile(copies / f"{STYLES[0]}.safetensors", copies / f"{name}.safetensors")
-    evaluated = read_metadata(copies / f"{STYLES[0]}.safetensors").get("iterations")
+    # style must be scored on the weights the table is stored with.
+    snapshot = work / "evaluated.safetensors"
+    shutil.copyfile(SHIPPED, snapshot)
+    evaluated = read_metadata(snapshot).get("iterations")
     table = {}
     for name in STYLES:
-        rows = evaluate(copies / f"{name}.safetensors", DATA / "style" / f"{name}.jpg", images, size=size,
+        rows = evaluate(f"{snapshot}:{name}", DATA / "style" / f"{name}.jpg", images, size=size,
                         iterations=iterations, progress=ProgressBars(), references=references)
         with atomic_path(cache) as tmp:
             tmp.write_text(json.dumps(references))

@@ -13,7 +13,7 @@ from PIL import Image
 
 import impasto
 from impasto.data import PhotoFolder, held_out
-from impasto.models import list_models, read_metadata, style_weights
+from impasto.models import list_models, read_metadata, split_style, style_weights
 from impasto.networks.transformer import ConditionalInstanceNorm, TransformerNet
 from impasto.train import train
 
@@ -80,6 +80,14 @@ def test_styles_are_named_and_mixed(two_styles, tmp_path, monkeypatch):
     assert style_weights("x", read_metadata(out), {"night": 1, "stripes": 3}) == [0.25, 0.75]
     with pytest.raises(impasto.ImpastoError, match="holds 2 styles"):
         impasto.stylize(photo, out)
+    # One style of a several-style file outside the model folders: MODEL:STYLE.
+    elsewhere = tmp_path / "both.safetensors"
+    elsewhere.write_bytes(out.read_bytes())
+    assert np.array_equal(night, np.asarray(impasto.stylize(photo, f"{elsewhere}:night", precision="fp32"), float))
+    with pytest.raises(impasto.ImpastoError, match="no style 'wave'.*night, stripes"):
+        impasto.stylize(photo, f"{elsewhere}:wave")
+    assert split_style("C:\\models\\x.safetensors") == ("C:\\models\\x.safetensors", None)
+    assert split_style("styles:candy") == ("styles", "candy")
     with pytest.raises(impasto.ImpastoError, match="lacks"):
         impasto.stylize(photo, mix="night=1,wave=1")
 

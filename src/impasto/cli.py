@@ -149,8 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = commands.add_parser("stylize", help="apply a trained style network")
     s.add_argument("inputs", nargs="+", help="images, folders or glob patterns")
     s.add_argument("--model", default=None,
-                   help="a shipped model's name, a .safetensors or (with --runtime onnx) .onnx file "
-                        "(may be left out with --mix)")
+                   help="a shipped model's name, a .safetensors or (with --runtime onnx) .onnx file, "
+                        "or MODEL:STYLE for one style of a several-style model (may be left out with --mix)")
     s.add_argument("-o", "--output", required=True, help="an image file for one input, else a folder")
     add_config(s, StylizeConfig)
     _add_reporting(s)
@@ -164,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = commands.add_parser("evaluate", help="Johnson et al.'s table: network vs. L-BFGS on the same objective")
     v.add_argument("images", nargs="+")
-    v.add_argument("--model", required=True)
+    v.add_argument("--model", required=True, help="a shipped model's name or a .safetensors file, "
+                   "or MODEL:STYLE for one style of a several-style model")
     v.add_argument("--style", required=True)
     v.add_argument("--csv", default="evaluation.csv", help="also write the table here (default %(default)s)")
     add_config(v, EvaluateConfig)
@@ -173,8 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = commands.add_parser("video", help="stylize a video clip with a style network, without flicker")
     d.add_argument("input", help="the clip (mp4, mov, mkv, webm, animated gif, ...)")
     d.add_argument("-o", "--output", required=True, help="output clip (.mp4, .mov, .mkv, .webm or .gif)")
-    d.add_argument("--model", default=None, help="a shipped model's name or a .safetensors file "
-                   "(may be left out with --mix)")
+    d.add_argument("--model", default=None, help="a shipped model's name or a .safetensors file, "
+                   "or MODEL:STYLE for one style of a several-style model (may be left out with --mix)")
     add_config(d, VideoConfig)
     _add_reporting(d)
 

@@ -5,7 +5,8 @@ Metadata (all strings): format, width, norm, upsample, styles (count), style_nam
 style_names as JSON), style_sha256, train_args (JSON), iterations, seconds, final_losses (JSON),
 data_images, and where measured, evaluation (JSON). A model is named by a path, by the file stem of a
 shipped model (impasto/pretrained/) or of one in the user folder ($IMPASTO_MODELS, else
-~/.local/share/impasto/models), or by a style's name inside a several-style file there.
+~/.local/share/impasto/models), or by a style's name inside a several-style file there. One style
+of a several-style file anywhere is named MODEL:STYLE (e.g. my_styles.safetensors:candy).
 """
 
 from __future__ import annotations
@@ -55,8 +56,26 @@ def _model_files() -> list[tuple[str, Path]]:
             if folder.is_dir() for path in sorted(folder.glob("*.safetensors"))]
 
 
+def split_style(name: str | os.PathLike) -> tuple[str, str | None]:
+    """'MODEL:STYLE' -> (MODEL, STYLE); any other name -> (name, None). A file whose own name holds
+    the colon stays whole, and so does a Windows drive ('C:\\models\\x.safetensors')."""
+    text = str(name)
+    model, colon, style = text.rpartition(":")
+    if not colon or not model or not style or "/" in style or "\\" in style or Path(text).is_file():
+        return text, None
+    return model, style
+
+
 def find_model(name: str | os.PathLike) -> Path:
-    """A path, or the name of a shipped or user model, or of a style in a several-style model."""
+    """A path, or the name of a shipped or user model, or of a style in a several-style model, or
+    MODEL:STYLE for one style of a several-style model named by either of the first two."""
+    name, style = split_style(name)
+    if style is not None:
+        path = find_model(name)
+        names = style_names(read_metadata(path))
+        if style not in names:
+            raise ImpastoError(f"model '{name}' has no style '{style}' (it has {', '.join(names)})")
+        return path
     path = Path(name)
     if path.is_file():
         return path
@@ -135,10 +154,12 @@ def style_weights(model: str | os.PathLike, meta: dict[str, str], mix: dict[str,
                                f"{next(iter(mix))} lacks (it has {', '.join(names)})")
         total = sum(mix.values())
         return [mix.get(n, 0.0) / total for n in names]
-    name = Path(model).stem if Path(model).suffix == ".safetensors" else str(model)
+    model, name = split_style(model)
+    if name is None:
+        name = Path(model).stem if Path(model).suffix == ".safetensors" else str(model)
     if name not in names:
         raise ImpastoError(f"model '{model}' holds {len(names)} styles ({', '.join(names)}): name one "
-                           "as the model, or mix them with --mix NAME=WEIGHT,...")
+                           f"as MODEL:STYLE ('{model}:{names[0]}'), or mix them with --mix NAME=WEIGHT,...")
     return [float(n == name) for n in names]
 
 
