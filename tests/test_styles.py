@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 import impasto
+from impasto.cli import main
 from impasto.data import PhotoFolder, held_out
 from impasto.models import list_models, read_metadata, split_style, style_weights
 from impasto.networks.transformer import ConditionalInstanceNorm, TransformerNet
@@ -117,6 +118,28 @@ def test_onnx_export_takes_the_style_weights(two_styles, tmp_path):
         a = np.asarray(impasto.stylize(photo, out, mix=mix, precision="fp32"), float)
         b = np.asarray(impasto.stylize(photo, out, mix=mix, runtime="onnx"), float)
         assert np.abs(a - b).mean() < 1.0
+        # The whole export carries the style names, so it mixes by name too.
+        c = np.asarray(impasto.stylize(photo, onnx_path, mix=mix, runtime="onnx"), float)
+        assert np.abs(b - c).max() <= 1
+    with pytest.raises(impasto.ImpastoError, match="holds the styles night, stripes: mix them"):
+        impasto.stylize(photo, onnx_path, runtime="onnx")
+
+
+def test_onnx_export_of_one_style_builds_it_in(two_styles, tmp_path):
+    """`impasto export MODEL:STYLE` (or a shipped style's name) gives a one-style graph: image in,
+    stylized image out, as that style runs in torch."""
+    out, _ = two_styles
+    onnx_path = tmp_path / "stripes.onnx"
+    assert main(["export", f"{out}:stripes", "--onnx", str(onnx_path)]) == 0
+    import onnxruntime as ort
+
+    assert [i.name for i in ort.InferenceSession(str(onnx_path)).get_inputs()] == ["image"]
+    photo = Image.open(ROOT / "examples" / "tubingen.jpg").convert("RGB").resize((44, 32))
+    a = np.asarray(impasto.stylize(photo, f"{out}:stripes", precision="fp32"), float)
+    b = np.asarray(impasto.stylize(photo, onnx_path, runtime="onnx"), float)
+    assert np.abs(a - b).mean() < 1.0
+    with pytest.raises(impasto.ImpastoError, match="holds one style"):
+        impasto.stylize(photo, onnx_path, mix="night=1", runtime="onnx")
 
 
 def test_cli_mix_and_bad_mix(two_styles, tmp_path):

@@ -147,6 +147,16 @@ def test_cli_export_and_onnx_runtime(tmp_path, model_path, photo, capsys):
     assert Image.open(tmp_path / "o.jpg").size == (51, 37)
 
 
+def test_readme_export_of_a_shipped_style(tmp_path, photo):
+    """The README's pair: `impasto export starry_night --onnx starry_night.onnx`, then stylizing
+    with that file, gives the shipped style (which lives in the eight-style network)."""
+    assert main(["export", "starry_night", "--onnx", str(tmp_path / "starry_night.onnx")]) == 0
+    assert main(["stylize", str(photo), "--model", str(tmp_path / "starry_night.onnx"), "--runtime", "onnx",
+                 "-o", str(tmp_path / "o.png")]) == 0
+    torch_path = np.asarray(stylize(photo, "starry_night", precision="fp32"), float)
+    assert np.abs(np.asarray(Image.open(tmp_path / "o.png"), float) - torch_path).mean() < 1.0
+
+
 @pytest.mark.parametrize("model, message", [("no_such_style", "no model file or model named"),
                                             ("garbage", "not a readable model file")])
 def test_bad_models(tmp_path, photo, model, message):

@@ -1,17 +1,29 @@
-"""Export a style network to ONNX with dynamic batch, height and width."""
+"""Export a style network to ONNX with dynamic batch, height and width.
+
+A several-style network exported as a whole takes its style weights as a second input, and its
+style names travel in the file's metadata (`impasto_style_names`), so that it can be mixed by name;
+named by one of its styles (MODEL:STYLE, or a shipped style's name), that style is built into the
+graph, which then takes the image alone, like a one-style network."""
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
 
 from .errors import ImpastoError, OutputError
 from .files import atomic_path, cache_dir, check_writable, file_sha256
-from .models import find_model, load_model
+from .models import find_model, load_model, named_style, style_names
 
 
-def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int = 17) -> Path:
+STYLE_NAMES_KEY = "impasto_style_names"
+
+
+def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int = 17,
+                select_style: bool = True) -> Path:
+    """Write `model` as ONNX. With `select_style`, a name that picks one style of a several-style
+    model builds that style in; otherwise the graph keeps the style input."""
     output = Path(output)
     if output.suffix != ".onnx":
         raise ImpastoError(f"ONNX output '{output}' must end in .onnx")
@@ -22,29 +34,40 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
 
     class Core(torch.nn.Module):
         """The network without its Python-side padding: ONNX inputs must have sides divisible
-        by 4 (the runners pad, as TransformerNet.forward does)."""
+        by 4 (the runners pad, as TransformerNet.forward does); `fixed` style weights, if given,
+        become constants of the graph."""
 
-        def __init__(self, net: torch.nn.Module):
+        def __init__(self, net: torch.nn.Module, fixed: torch.Tensor | None):
             super().__init__()
-            self.net = net
+            self.net, self.fixed = net, fixed
 
         def forward(self, image: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
-            return self.net.transform(image, style)
+            return self.net.transform(image, self.fixed if self.fixed is not None else style)
 
-    net, _ = load_model(model)
-    core = Core(net.float().eval())
+    net, meta = load_model(model)
+    names = style_names(meta)
+    chosen = named_style(model, meta) if select_style and net.styles > 1 else None
+    fixed = None if chosen is None else torch.tensor([[float(n == chosen) for n in names]])
+    core = Core(net.float().eval(), fixed)
     axes = {0: "batch", 2: "height", 3: "width"}
     # A several-style network takes its style weights (1, styles) as a second input.
-    example = (torch.rand(1, 3, 64, 64),) + ((torch.full((1, net.styles), 1 / net.styles),) if net.styles > 1 else ())
-    names = ["image", "style"][:len(example)]
+    takes_style = net.styles > 1 and fixed is None
+    example = (torch.rand(1, 3, 64, 64),) + ((torch.full((1, net.styles), 1 / net.styles),) if takes_style else ())
+    input_names = ["image", "style"][:len(example)]
     with atomic_path(output) as tmp:
         # The TorchScript exporter (no onnxscript needed) warns about its own deprecation and about
         # tracing; tests check the dynamic-shape export against torch at several sizes.
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(core, example, str(tmp), input_names=names, output_names=["stylized"],
+            torch.onnx.export(core, example, str(tmp), input_names=input_names, output_names=["stylized"],
                               dynamic_axes={"image": axes, "stylized": axes},  # style: (1, styles)
                               opset_version=opset, dynamo=False)
+        if takes_style:
+            import onnx
+
+            graph = onnx.load(str(tmp))
+            onnx.helper.set_model_props(graph, {STYLE_NAMES_KEY: json.dumps(names)})
+            onnx.save(graph, str(tmp))
     return output
 
 
@@ -64,5 +87,5 @@ def cached_onnx(model: str | os.PathLike) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ImpastoError(f"cannot make the ONNX cache folder '{target.parent}': {exc.strerror}") from None
-        export_onnx(find_model(model), target)
+        export_onnx(find_model(model), target, select_style=False)  # the runner gives the style
     return target

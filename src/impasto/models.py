@@ -154,13 +154,21 @@ def style_weights(model: str | os.PathLike, meta: dict[str, str], mix: dict[str,
                                f"{next(iter(mix))} lacks (it has {', '.join(names)})")
         total = sum(mix.values())
         return [mix.get(n, 0.0) / total for n in names]
-    model, name = split_style(model)
+    name = named_style(model, meta)
     if name is None:
-        name = Path(model).stem if Path(model).suffix == ".safetensors" else str(model)
-    if name not in names:
         raise ImpastoError(f"model '{model}' holds {len(names)} styles ({', '.join(names)}): name one "
-                           f"as MODEL:STYLE ('{model}:{names[0]}'), or mix them with --mix NAME=WEIGHT,...")
+                           f"as MODEL:STYLE ('{split_style(model)[0]}:{names[0]}'), or mix them with "
+                           "--mix NAME=WEIGHT,...")
     return [float(n == name) for n in names]
+
+
+def named_style(model: str | os.PathLike, meta: dict[str, str]) -> str | None:
+    """The style of a model file that `model` names (MODEL:STYLE, a style's name, or a file named
+    after one of its styles); None where it names the file only."""
+    base, name = split_style(model)
+    if name is None:
+        name = Path(base).stem if Path(base).suffix == ".safetensors" else str(base)
+    return name if name in style_names(meta) else None
 
 
 def load_model(name: str | os.PathLike) -> tuple["TransformerNet", dict[str, str]]:

@@ -7,6 +7,7 @@ onnxruntime path never imports torch: a one-off command then starts in a fractio
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -65,7 +66,9 @@ class TorchRunner:
 class OnnxRunner:
     """An exported model under onnxruntime; pads to a multiple of 4 as TransformerNet.forward does."""
 
-    def __init__(self, path: str | os.PathLike, style: list[float] | None = None):
+    def __init__(self, path: str | os.PathLike, style: list[float] | None = None,
+                 mix: dict[str, float] | None = None):
+        """`style`: the weights of a several-style export; or `mix`, by the style names it carries."""
         import onnxruntime as ort
 
         path = Path(path)
@@ -77,10 +80,25 @@ class OnnxRunner:
             raise ImpastoError(f"cannot load ONNX model '{path}': {str(exc).splitlines()[0]}") from None
         self.input = self.session.get_inputs()[0].name
         inputs = [i.name for i in self.session.get_inputs()]
-        if ("style" in inputs) != (style is not None):
-            raise ImpastoError(f"ONNX model '{path}' " + ("holds several styles: name one of them as the model"
-                                                          if style is None else "holds one style: it cannot be mixed"))
+        if "style" in inputs and style is None:
+            style = self.mixed(path, mix)
+        elif "style" not in inputs and (style is not None or mix):
+            raise ImpastoError(f"ONNX model '{path}' holds one style: it cannot be mixed")
         self.extra = {} if style is None else {"style": np.asarray([style], dtype=np.float32)}
+
+    def mixed(self, path: Path, mix: dict[str, float] | None) -> list[float]:
+        """The style weights of `mix` over the style names the export carries."""
+        from .export import STYLE_NAMES_KEY
+
+        carried = self.session.get_modelmeta().custom_metadata_map.get(STYLE_NAMES_KEY)
+        names = json.loads(carried) if carried else None
+        what = f"holds the styles {', '.join(names)}" if names else "holds several styles"
+        if not mix:
+            raise ImpastoError(f"ONNX model '{path}' {what}: mix them with --mix NAME=WEIGHT,... or "
+                               "export one alone (impasto export MODEL:STYLE --onnx OUT.onnx)")
+        if not names:
+            raise ImpastoError(f"ONNX model '{path}' {what} but not their names: export it again to mix it")
+        return style_weights(path, {"styles": str(len(names)), "style_names": carried}, mix)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         x = image.astype(np.float32, copy=False)
@@ -133,9 +151,7 @@ def selected_style(model, config: StylizeConfig) -> list[float] | None:
         total = sum(mix.values())
         return [mix.get(str(i), 0.0) / total for i in range(model.styles)]
     if Path(model).suffix == ".onnx":
-        if mix:
-            raise ImpastoError("mix styles by the model's name or .safetensors file, not its .onnx export")
-        return None
+        return None  # OnnxRunner reads the style names the export carries
     return style_weights(model, read_metadata(find_model(model)), mix)
 
 
@@ -150,7 +166,7 @@ def make_runner(model, config: StylizeConfig, engine: "Engine | None", inputs: i
         if not _is_file_model(model):
             raise ImpastoError("the onnx runtime takes a model name or file, not a network object")
         if Path(model).suffix == ".onnx":
-            return OnnxRunner(Path(model), style)
+            return OnnxRunner(Path(model), mix=parse_mix(config.mix) if config.mix else None)
         from .export import cached_onnx
 
         return OnnxRunner(cached_onnx(model), style)  # exported once, then reused
