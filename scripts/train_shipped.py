@@ -49,9 +49,9 @@ def carried_metadata(model: Path) -> dict[str, str]:
 def ship(model: Path) -> None:
     net, _ = load_model(model)
     meta = carried_metadata(model)
-    if SHIPPED.is_file() and "evaluation" in read_metadata(SHIPPED) and \
-            read_metadata(SHIPPED).get("iterations") == meta.get("iterations"):
-        meta["evaluation"] = read_metadata(SHIPPED)["evaluation"]
+    shipped = read_metadata(SHIPPED) if SHIPPED.is_file() else {}
+    if "evaluation" in shipped and shipped.get("iterations") == meta.get("iterations"):
+        meta["evaluation"] = shipped["evaluation"]
     save_model(net, SHIPPED, meta, half=True)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import ImpastoError, OutputError
 from .files import atomic_path, cache_dir, check_writable, file_sha256
-from .models import find_model, load_model, named_style, style_names
+from .models import find_model, load_model, named_style, style_names, style_weights
 
 
 STYLE_NAMES_KEY = "impasto_style_names"
@@ -45,9 +45,8 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
             return self.net.transform(image, self.fixed if self.fixed is not None else style)
 
     net, meta = load_model(model)
-    names = style_names(meta)
-    chosen = named_style(model, meta) if select_style and net.styles > 1 else None
-    fixed = None if chosen is None else torch.tensor([[float(n == chosen) for n in names]])
+    chosen = select_style and net.styles > 1 and named_style(model, meta) is not None
+    fixed = torch.tensor([style_weights(model, meta)]) if chosen else None  # one-hot for that style
     core = Core(net.float().eval(), fixed)
     axes = {0: "batch", 2: "height", 3: "width"}
     # A several-style network takes its style weights (1, styles) as a second input.
@@ -66,7 +65,7 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
             import onnx
 
             graph = onnx.load(str(tmp))
-            onnx.helper.set_model_props(graph, {STYLE_NAMES_KEY: json.dumps(names)})
+            onnx.helper.set_model_props(graph, {STYLE_NAMES_KEY: json.dumps(style_names(meta))})
             onnx.save(graph, str(tmp))
     return output
 
