@@ -65,13 +65,15 @@ def main() -> None:
               f"auto precision = {str(where.dtype).replace('torch.', '')}, threads {torch.get_num_threads()}")
         print(cpu_summary())
         auto_precision = "bf16" if where.dtype == torch.bfloat16 else "fp32"
-        throughput = {p: conv_throughput(p, args.device) for p in ("fp32", auto_precision)}
-        print("3x3 conv throughput: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in throughput.items()))
         print(f"{'size':>10} " + "".join(f"{name:>14}" for name in runners)
               + f"{'floor fp32':>12}{'floor auto':>12}{'x floor':>10}{'own convs':>11}{'x floor':>9}"
-                "   (ms per image, median; floor: the network's conv FLOPs at the measured conv "
-                "throughput; own convs: the auto pass's convolutions, each timed alone at its shapes)")
+                "   (ms per image, median; floor: the network's conv FLOPs at the 3x3 conv throughput "
+                "measured just before the row; own convs: the auto pass's convolutions, each timed "
+                "alone at its shapes)")
         for size in args.sizes:
+            # Measured again for every row: a VM's speed drifts by several per cent within minutes.
+            throughput = {p: conv_throughput(p, args.device) for p in ("fp32", auto_precision)}
+            print("  3x3 conv throughput: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in throughput.items()))
             image = to_tensor(resize_long_side(photo, size)).numpy()
             row = [median_ms(runner, image, args.repeats) for runner in runners.values()]
             flops = transformer_flops(float(meta["width"]), image.shape[3], image.shape[2])
