@@ -119,6 +119,13 @@ def test_inference_rewrites_compute_the_textbook_network(styles):
             p.mul_(1.5)
         got = net(x, style)
     assert (got - net(x, style)).abs().max() < 1e-4
+    if styles > 1:  # gamma(w), beta(w) are kept for the last style: another style must not reuse them
+        other = torch.tensor([[0.7, 0.0, 0.3]])
+        with torch.no_grad():
+            net(x, style)
+            got = net(x, other)
+        assert (got - net(x, other)).abs().max() < 1e-4
+        assert (got - net(x, style)).abs().max() > 1e-2
 
 
 def test_onnx_export_matches_torch(tmp_path, model_path, photo):
