@@ -74,11 +74,7 @@ class ConditionalInstanceNorm(nn.Module):
             return self.mix(style, dtype)
         key = (tuple(style.flatten().tolist()), tuple(style.shape), dtype, self.weight.data_ptr(),
                self.bias.data_ptr(), self.weight._version, self.bias._version)
-        cached = self.__dict__.get("_mixed")
-        if cached is None or cached[0] != key:
-            cached = (key, self.mix(style, dtype))
-            self.__dict__["_mixed"] = cached
-        return cached[1]
+        return kept(self, "mixed", key, lambda: self.mix(style, dtype))
 
     def mix(self, style: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         style = style.to(self.weight.dtype)
@@ -109,15 +105,19 @@ def inference_on_cpu(x: torch.Tensor) -> bool:
     return not torch.is_grad_enabled() and x.device.type == "cpu" and not exporting()
 
 
+def kept(module: nn.Module, form: str, key: tuple, make):
+    """make(), kept on `module` under `form` until `key` changes (outside the module's state dict)."""
+    cached = module.__dict__.get("_" + form)
+    if cached is None or cached[0] != key:
+        cached = (key, make())
+        module.__dict__["_" + form] = cached
+    return cached[1]
+
+
 def derived_weight(module: nn.Module, weight: torch.Tensor, make, form: str = "derived") -> torch.Tensor:
     """make(weight), kept on `module` under `form` until the weight changes (its storage, dtype or
     version): the inference rewrites below would otherwise rearrange their weights on every forward."""
-    key = (weight.data_ptr(), weight.dtype, weight._version)
-    cached = module.__dict__.get("_" + form)
-    if cached is None or cached[0] != key:
-        cached = (key, make(weight))
-        module.__dict__["_" + form] = cached
-    return cached[1]
+    return kept(module, form, (weight.data_ptr(), weight.dtype, weight._version), lambda: make(weight))
 
 
 def space_to_depth(x: torch.Tensor) -> torch.Tensor:
@@ -352,7 +352,8 @@ class TransformerNet(nn.Module):
         reflect_in_blocks(padded)
         conv = out[1]
         weight = derived_weight(conv, conv.weight, lambda w: SpaceToDepthConv.blocked_weight(2.0 * w, "ipq"), "tail")
-        y = torch.sigmoid(F.conv2d(padded, weight, (2.0 * conv.bias).repeat(4)))
+        bias = derived_weight(conv, conv.bias, lambda b: (2.0 * b).repeat(4), "tail_bias")
+        y = torch.sigmoid(F.conv2d(padded, weight, bias))
         return depth_to_space(y)
 
     def forward(self, image: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
