@@ -100,7 +100,7 @@ def test_inference_rewrites_compute_the_textbook_network(styles):
         for p in net.parameters():
             p.add_(torch.randn_like(p) * 0.2)
     style = torch.tensor([[0.2, 0.5, 0.3]]) if styles > 1 else None
-    for shape in [(1, 3, 37, 51), (2, 3, 24, 30), (1, 3, 64, 48), (2, 3, 32, 48)]:
+    for shape in [(1, 3, 37, 51), (2, 3, 24, 30), (1, 3, 64, 48), (2, 3, 32, 48), (1, 3, 8, 12)]:
         x = torch.rand(shape)
         expected = net(x, style)
         for layout in (torch.contiguous_format, torch.channels_last):
