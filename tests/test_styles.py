@@ -104,7 +104,8 @@ def test_conditional_norm_mixes_scale_and_shift():
     assert torch.allclose(mixed, expected, atol=1e-5)
 
 
-def test_onnx_export_takes_the_style_weights(two_styles, tmp_path):
+@pytest.mark.parametrize("runtime", ["onnx", "openvino"])
+def test_onnx_export_takes_the_style_weights(two_styles, tmp_path, runtime):
     out, _ = two_styles
     from impasto.export import export_onnx
 
@@ -116,13 +117,13 @@ def test_onnx_export_takes_the_style_weights(two_styles, tmp_path):
     photo = Image.open(ROOT / "examples" / "tubingen.jpg").convert("RGB").resize((44, 32))
     for mix in ("night=1", "night=0.3,stripes=0.7"):
         a = np.asarray(impasto.stylize(photo, out, mix=mix, precision="fp32"), float)
-        b = np.asarray(impasto.stylize(photo, out, mix=mix, runtime="onnx"), float)
+        b = np.asarray(impasto.stylize(photo, out, mix=mix, runtime=runtime, precision="fp32"), float)
         assert np.abs(a - b).mean() < 1.0
         # The whole export carries the style names, so it mixes by name too.
-        c = np.asarray(impasto.stylize(photo, onnx_path, mix=mix, runtime="onnx"), float)
+        c = np.asarray(impasto.stylize(photo, onnx_path, mix=mix, runtime=runtime, precision="fp32"), float)
         assert np.abs(b - c).max() <= 1
     with pytest.raises(impasto.ImpastoError, match="holds the styles night, stripes: mix them"):
-        impasto.stylize(photo, onnx_path, runtime="onnx")
+        impasto.stylize(photo, onnx_path, runtime=runtime)
 
 
 def test_onnx_export_of_one_style_builds_it_in(two_styles, tmp_path):
@@ -136,10 +137,11 @@ def test_onnx_export_of_one_style_builds_it_in(two_styles, tmp_path):
     assert [i.name for i in ort.InferenceSession(str(onnx_path)).get_inputs()] == ["image"]
     photo = Image.open(ROOT / "examples" / "tubingen.jpg").convert("RGB").resize((44, 32))
     a = np.asarray(impasto.stylize(photo, f"{out}:stripes", precision="fp32"), float)
-    b = np.asarray(impasto.stylize(photo, onnx_path, runtime="onnx"), float)
-    assert np.abs(a - b).mean() < 1.0
-    with pytest.raises(impasto.ImpastoError, match="holds one style"):
-        impasto.stylize(photo, onnx_path, mix="night=1", runtime="onnx")
+    for runtime in ("onnx", "openvino"):
+        b = np.asarray(impasto.stylize(photo, onnx_path, runtime=runtime, precision="fp32"), float)
+        assert np.abs(a - b).mean() < 1.0
+        with pytest.raises(impasto.ImpastoError, match="holds one style"):
+            impasto.stylize(photo, onnx_path, mix="night=1", runtime=runtime)
 
 
 def test_cli_mix_and_bad_mix(two_styles, tmp_path):

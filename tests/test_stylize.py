@@ -195,15 +195,37 @@ def test_onnx_runtime_takes_a_model_name_and_exports_once(tmp_path, model_path, 
     assert np.array_equal(np.asarray(first), np.asarray(second))
 
 
-def test_runtime_auto_uses_onnx_once_exported_without_importing_torch(tmp_path, model_path, photo):
+def test_openvino_runtime_matches_torch(tmp_path, model_path):
+    """OpenVINO runs the export in fp32 to torch's fp32 within rounding, and in bf16 (where the CPU
+    has it) about as far from fp32 as torch's bf16; one runner serves several sizes, odd ones too."""
+    from impasto.models import load_model
+    from impasto.runners import OpenVinoRunner, TorchRunner
+    from impasto.runtime import Placement
+
+    onnx_path = export_onnx(model_path, tmp_path / "m.onnx")
+    net = load_model(model_path)[0].eval()
+    fp32 = OpenVinoRunner(onnx_path, precision="fp32")
+    auto = OpenVinoRunner(onnx_path, precision="auto")
+    torch_fp32 = TorchRunner(net, Placement.resolve("cpu", "fp32").for_transformer())
+    rng = np.random.default_rng(1)
+    for shape in [(1, 3, 64, 96), (1, 3, 37, 51), (2, 3, 40, 28), (1, 3, 64, 96)]:
+        x = rng.random(shape, dtype=np.float32)
+        expected = torch_fp32(x)
+        assert fp32(x).shape == expected.shape
+        assert np.abs(fp32(x) - expected).max() < 1e-4
+        assert np.abs(auto(x) - expected).mean() < 1 / 255
+    assert len(fp32.compiled) == 3  # the repeated shape reused its compiled model
+
+
+def test_runtime_auto_uses_openvino_once_exported_without_importing_torch(tmp_path, model_path, photo):
     """A one-off command on a CPU: the first run (torch) leaves an ONNX export in the cache, the
-    next runs onnxruntime in a process that never imports torch, with the same picture."""
+    next runs OpenVINO in a process that never imports torch, with the same picture."""
     import subprocess
     import sys
 
     env = {**os.environ, "IMPASTO_CACHE": str(tmp_path / "cache"), "CUDA_VISIBLE_DEVICES": ""}
     script = ("import sys; from impasto.cli import main; code = main(sys.argv[1:]); "
-              "print('torch' in sys.modules); sys.exit(code)")
+              "print('torch' in sys.modules, 'openvino' in sys.modules); sys.exit(code)")
     outputs = []
     for run in range(2):
         out = tmp_path / f"o{run}.png"
@@ -212,5 +234,15 @@ def test_runtime_auto_uses_onnx_once_exported_without_importing_torch(tmp_path, 
                               capture_output=True, text=True, env=env)
         assert proc.returncode == 0, proc.stderr
         outputs.append((proc.stdout.strip().splitlines()[-1], np.asarray(Image.open(out), int)))
-    assert outputs[0][0] == "True" and outputs[1][0] == "False"
+    assert outputs[0][0] == "True False" and outputs[1][0] == "False True"
     assert np.abs(outputs[0][1] - outputs[1][1]).max() <= 1
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "onnx", "auto"])
+def test_broken_onnx_model_is_one_line_and_writes_nothing(tmp_path, photo, capfd, runtime):
+    (tmp_path / "broken.onnx").write_bytes(b"\x08\x07junk")
+    code = main(["stylize", str(photo), "--model", str(tmp_path / "broken.onnx"), "--runtime", runtime,
+                 "-o", str(tmp_path / "o.png")])
+    err = capfd.readouterr().err.strip()  # the native libraries' output too
+    assert code == 1 and not (tmp_path / "o.png").exists()
+    assert err.startswith("impasto: error: cannot load ONNX model") and len(err.splitlines()) == 1

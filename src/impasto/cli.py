@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = commands.add_parser("stylize", help="apply a trained style network")
     s.add_argument("inputs", nargs="+", help="images, folders or glob patterns")
     s.add_argument("--model", default=None,
-                   help="a shipped model's name, a .safetensors or (with --runtime onnx) .onnx file, "
+                   help="a shipped model's name, a .safetensors or (runtime openvino or onnx) .onnx file, "
                         "or MODEL:STYLE for one style of a several-style model (may be left out with --mix)")
     s.add_argument("-o", "--output", required=True, help="an image file for one input, else a folder")
     add_config(s, StylizeConfig)

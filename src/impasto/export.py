@@ -70,12 +70,15 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
     return output
 
 
+EXPORT_FORM = 2  # raised when the exported graph changes (2: the rewrites in SpaceToDepth form)
+
+
 def onnx_cache_path(model: str | os.PathLike) -> Path:
     """Where the ONNX export of a model (a name or .safetensors file) is cached: named by the model
-    file's content hash, so a retrained model gets a new export."""
+    file's content hash, so a retrained model gets a new export, and by the export's form."""
     source = find_model(model)
     digest = file_sha256(source)[:16]
-    return cache_dir() / "onnx" / f"{source.stem}-{digest}.onnx"
+    return cache_dir() / "onnx" / f"{source.stem}-{digest}-{EXPORT_FORM}.onnx"
 
 
 def cached_onnx(model: str | os.PathLike) -> Path:

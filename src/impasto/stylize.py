@@ -1,13 +1,12 @@
 """Stylizing with a trained network: one forward pass per image (Johnson et al.).
 
-Runs on torch (bf16 where the hardware has fast bf16, the network kept loaded by the Engine) or on
-onnxruntime from an exported model. Images travel as numpy arrays (1, 3, H, W) in 0..1, so the
-onnxruntime path never imports torch: a one-off command then starts in a fraction of a second.
+Runs on torch (bf16 where the hardware has fast bf16, the network kept loaded by the Engine), or on
+OpenVINO or onnxruntime from an exported model. Images travel as numpy arrays (1, 3, H, W) in 0..1,
+so the exported paths never import torch: a one-off command then starts in a fraction of a second.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import statistics
@@ -27,85 +26,15 @@ from .images import (SAVE_FORMATS, ImageInput, check_output_path, check_side, ex
 from .models import find_model, parse_mix, read_metadata, style_weights
 from .options import configure
 from .progress import ProgressCallback, Reporter
+from .runners import OnnxRunner, OpenVinoRunner, TorchRunner
 
 if TYPE_CHECKING:
     from .engine import Engine
     from .networks.transformer import TransformerNet
-    from .runtime import Placement
 
 __all__ = ["StylizeConfig", "stylize", "stylize_files"]
 
-ONNX_AUTO_MAX_INPUTS = 8  # runtime auto: onnxruntime for this many inputs or fewer (start-up wins)
-
-
-class TorchRunner:
-    """A loaded network on its placement, from arrays to arrays. A network cast to the placement's
-    dtype runs in it directly (bf16 throughout: ~1.3x faster than autocast's casts around every
-    norm, 0.5/255 from fp32 on average); one kept in fp32 (a network handed in by the caller,
-    still training perhaps) runs under autocast."""
-
-    def __init__(self, net: "TransformerNet", placement: "Placement", style: list[float] | None = None):
-        self.net, self.placement, self.style = net, placement, style
-        self.cast = next(net.parameters()).dtype == placement.dtype
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
-            x = self.placement.tensor(torch.from_numpy(image))
-            style = None if self.style is None else torch.tensor([self.style])
-            if self.cast:
-                y = self.net(x.to(self.placement.dtype), style)
-            else:
-                with self.placement.autocast():
-                    y = self.net(x, style)
-            self.placement.synchronize()
-            return y.float().cpu().numpy()
-
-
-class OnnxRunner:
-    """An exported model under onnxruntime; pads to a multiple of 4 as TransformerNet.forward does."""
-
-    def __init__(self, path: str | os.PathLike, style: list[float] | None = None,
-                 mix: dict[str, float] | None = None):
-        """`style`: the weights of a several-style export; or `mix`, by the style names it carries."""
-        import onnxruntime as ort
-
-        path = Path(path)
-        if not path.is_file():
-            raise ImpastoError(f"ONNX model '{path}' does not exist (make one with `impasto export`)")
-        try:
-            self.session = ort.InferenceSession(str(path), providers=ort.get_available_providers())
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own error types
-            raise ImpastoError(f"cannot load ONNX model '{path}': {str(exc).splitlines()[0]}") from None
-        self.input = self.session.get_inputs()[0].name
-        inputs = [i.name for i in self.session.get_inputs()]
-        if "style" in inputs and style is None:
-            style = self.mixed(path, mix)
-        elif "style" not in inputs and (style is not None or mix):
-            raise ImpastoError(f"ONNX model '{path}' holds one style: it cannot be mixed")
-        self.extra = {} if style is None else {"style": np.asarray([style], dtype=np.float32)}
-
-    def mixed(self, path: Path, mix: dict[str, float] | None) -> list[float]:
-        """The style weights of `mix` over the style names the export carries."""
-        from .export import STYLE_NAMES_KEY
-
-        carried = self.session.get_modelmeta().custom_metadata_map.get(STYLE_NAMES_KEY)
-        names = json.loads(carried) if carried else None
-        what = f"holds the styles {', '.join(names)}" if names else "holds several styles"
-        if not mix:
-            raise ImpastoError(f"ONNX model '{path}' {what}: mix them with --mix NAME=WEIGHT,... or "
-                               "export one alone (impasto export MODEL:STYLE --onnx OUT.onnx)")
-        if not names:
-            raise ImpastoError(f"ONNX model '{path}' {what} but not their names: export it again to mix it")
-        return style_weights(path, {"styles": str(len(names)), "style_names": carried}, mix)
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        x = image.astype(np.float32, copy=False)
-        height, width = x.shape[-2:]
-        pad = ((0, 0), (0, 0), (0, (-height) % 4), (0, (-width) % 4))
-        y = self.session.run(None, {self.input: np.pad(x, pad, mode="reflect"), **self.extra})[0]
-        return np.ascontiguousarray(y[..., :height, :width])
+AUTO_EXPORT_MAX_INPUTS = 8  # runtime auto: OpenVINO for this many inputs or fewer (start-up wins)
 
 
 def _is_file_model(model) -> bool:
@@ -113,21 +42,22 @@ def _is_file_model(model) -> bool:
 
 
 def choose_runtime(model, config: StylizeConfig, inputs: int) -> str:
-    """`auto`: onnxruntime for a few images on a CPU when the model's ONNX export is already cached
-    (no torch start-up, about 1.5 s saved per command); torch otherwise: for batches (bf16 is
-    faster per image), GPUs, explicit bf16, and network objects."""
+    """`auto`: OpenVINO for a few images on a CPU when the model's ONNX export is already cached
+    (no torch start-up, about 1.5 s saved per command, and a faster pass); torch otherwise: for
+    batches (one compile per image size would cost more than torch's start-up), GPUs and network
+    objects."""
     if config.runtime != "auto":
         return config.runtime
     if not _is_file_model(model):
         return "torch"
     if Path(model).suffix == ".onnx":
-        return "onnx"
-    if (inputs > ONNX_AUTO_MAX_INPUTS or config.device not in ("auto", "cpu") or config.precision == "bf16"
+        return "openvino"
+    if (inputs > AUTO_EXPORT_MAX_INPUTS or config.device not in ("auto", "cpu")
             or (config.device == "auto" and _has_nvidia_gpu())):
         return "torch"
     from .export import onnx_cache_path
 
-    return "onnx" if onnx_cache_path(model).is_file() else "torch"
+    return "openvino" if onnx_cache_path(model).is_file() else "torch"
 
 
 def _has_nvidia_gpu() -> bool:
@@ -162,14 +92,18 @@ def make_runner(model, config: StylizeConfig, engine: "Engine | None", inputs: i
         model = next(iter(parse_mix(config.mix)))  # the file holding the mixed styles
     style = selected_style(model, config)
     runtime = choose_runtime(model, config, inputs)
-    if runtime == "onnx":
+    if runtime in ("onnx", "openvino"):
         if not _is_file_model(model):
-            raise ImpastoError("the onnx runtime takes a model name or file, not a network object")
+            raise ImpastoError(f"the {runtime} runtime takes a model name or file, not a network object")
         if Path(model).suffix == ".onnx":
-            return OnnxRunner(Path(model), mix=parse_mix(config.mix) if config.mix else None)
-        from .export import cached_onnx
+            path, style, mix = Path(model), None, parse_mix(config.mix) if config.mix else None
+        else:
+            from .export import cached_onnx
 
-        return OnnxRunner(cached_onnx(model), style)  # exported once, then reused
+            path, mix = cached_onnx(model), None  # exported once, then reused
+        if runtime == "onnx":
+            return OnnxRunner(path, style, mix)
+        return OpenVinoRunner(path, style, mix, config.precision)
     from .engine import default_engine
 
     engine = engine or default_engine()
@@ -177,7 +111,7 @@ def make_runner(model, config: StylizeConfig, engine: "Engine | None", inputs: i
     if not _is_file_model(model):
         return TorchRunner(placement.module(model.eval(), cast=False), placement, style)
     runner = TorchRunner(engine.transformer(model, placement)[0], placement, style)
-    if config.runtime == "auto" and inputs <= ONNX_AUTO_MAX_INPUTS and placement.device.type == "cpu":
+    if config.runtime == "auto" and inputs <= AUTO_EXPORT_MAX_INPUTS and placement.device.type == "cpu":
         _export_for_next_time(model)
     return runner
 
@@ -220,7 +154,7 @@ def preserve_colour(stylized: np.ndarray, photo: np.ndarray, mode: str) -> np.nd
 
 
 def _event_image(array: np.ndarray):
-    """Progress events carry tensors; without torch loaded (onnxruntime) they carry none."""
+    """Progress events carry tensors; without torch loaded (an exported model) they carry none."""
     return sys.modules["torch"].from_numpy(array) if "torch" in sys.modules else None
 
 
@@ -230,7 +164,8 @@ def stylize(image: ImageInput, model: "str | os.PathLike | TransformerNet | None
     """One image through a style network: same size as the input unless `size` is given.
     `model`: a shipped or user model's name (a style of a several-style model too), a .safetensors
     file, or a TransformerNet; with `mix` (NAME=W,...) it may be left out. From Python
-    the engine's torch path is used unless `runtime="onnx"` is asked for (it keeps networks loaded)."""
+    the engine's torch path is used unless `runtime="openvino"` or `"onnx"` is asked for (it keeps
+    networks loaded)."""
     config = configure(StylizeConfig, config, **options)
     if config.runtime == "auto":
         config = configure(StylizeConfig, config, runtime="torch")
