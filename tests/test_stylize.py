@@ -246,3 +246,10 @@ def test_broken_onnx_model_is_one_line_and_writes_nothing(tmp_path, photo, capfd
     err = capfd.readouterr().err.strip()  # the native libraries' output too
     assert code == 1 and not (tmp_path / "o.png").exists()
     assert err.startswith("impasto: error: cannot load ONNX model") and len(err.splitlines()) == 1
+
+
+def test_openvino_runtime_refuses_another_device(tmp_path, model_path, photo, capsys):
+    code = main(["stylize", str(photo), "--model", str(model_path), "--runtime", "openvino", "--device", "cuda",
+                 "-o", str(tmp_path / "o.png")])
+    assert code == 1 and not (tmp_path / "o.png").exists()
+    assert "the openvino runtime runs on the CPU" in capsys.readouterr().err

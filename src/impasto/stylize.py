@@ -95,6 +95,9 @@ def make_runner(model, config: StylizeConfig, engine: "Engine | None", inputs: i
     if runtime in ("onnx", "openvino"):
         if not _is_file_model(model):
             raise ImpastoError(f"the {runtime} runtime takes a model name or file, not a network object")
+        if runtime == "openvino" and config.device not in ("auto", "cpu"):
+            raise ImpastoError(f"the openvino runtime runs on the CPU, not on {config.device}: "
+                               "use --runtime torch for it")
         if Path(model).suffix == ".onnx":
             path, style, mix = Path(model), None, parse_mix(config.mix) if config.mix else None
         else:
