@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 from typing import Sequence
 
-from .errors import OptionError
+from .errors import ImpastoError, OptionError
 from .options import check, option
 
 MIN_SIDE = 16            # smallest image side the VGG and transformation networks accept
@@ -21,6 +22,17 @@ COMPILE_FROM = 1000      # training runs at least this long compile their networ
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps"
 PRECISION_HELP = "auto: bf16 where the hardware computes it natively (AMX, AVX512-BF16, bf16 GPUs), else fp32"
+
+
+def pinned_precision(name: str) -> str:
+    """`name`, except that what `auto` means can be pinned for a whole process with
+    IMPASTO_PRECISION=fp32|bf16 (e.g. to run the suite in both)."""
+    pinned = os.environ.get("IMPASTO_PRECISION", "auto")
+    if name != "auto" or pinned == "auto":
+        return name
+    if pinned not in ("fp32", "bf16"):
+        raise ImpastoError(f"IMPASTO_PRECISION must be auto, fp32 or bf16, not {pinned!r}")
+    return pinned
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .config import pinned_precision
 from .errors import ImpastoError
 from .models import style_weights
 
@@ -102,7 +103,7 @@ class OpenVinoRunner:
         style = export_style(path, names, carried, style, mix)
         self.input = names[0]
         self.extra = {} if style is None else {"style": np.asarray([style], dtype=np.float32)}
-        precision = os.environ.get("IMPASTO_PRECISION", "auto") if precision == "auto" else precision
+        precision = pinned_precision(precision)
         # auto: OpenVINO's own default, bf16 exactly where the CPU has AMX or AVX512-BF16
         self.settings = {"PERFORMANCE_HINT": "LATENCY"}
         if precision in ("fp32", "bf16"):

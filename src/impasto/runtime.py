@@ -7,13 +7,13 @@ channels_last, the fast layout for bf16 convolutions (and for any convolution on
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 
 import torch
 
+from .config import pinned_precision
 from .errors import ImpastoError, OptionError
 
 
@@ -73,11 +73,7 @@ def has_fast_bf16(device: torch.device) -> bool:
 
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype:
-    if name == "auto" and os.environ.get("IMPASTO_PRECISION", "auto") != "auto":
-        # What `auto` means can be pinned for a whole process (e.g. running the suite in both).
-        name = os.environ["IMPASTO_PRECISION"]
-        if name not in ("fp32", "bf16"):
-            raise ImpastoError(f"IMPASTO_PRECISION must be auto, fp32 or bf16, not {name!r}")
+    name = pinned_precision(name)
     if name == "auto":
         return torch.bfloat16 if has_fast_bf16(device) else torch.float32
     if name == "fp32":
