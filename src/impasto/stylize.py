@@ -50,10 +50,10 @@ def choose_runtime(model, config: StylizeConfig, inputs: int) -> str:
         return config.runtime
     if not _is_file_model(model):
         return "torch"
+    on_cpu = config.device == "cpu" or (config.device == "auto" and not _has_nvidia_gpu())
     if Path(model).suffix == ".onnx":
-        return "openvino"
-    if (inputs > AUTO_EXPORT_MAX_INPUTS or config.device not in ("auto", "cpu")
-            or (config.device == "auto" and _has_nvidia_gpu())):
+        return "openvino" if on_cpu else "onnx"  # onnxruntime's GPU providers, where it has them
+    if inputs > AUTO_EXPORT_MAX_INPUTS or not on_cpu:
         return "torch"
     from .export import onnx_cache_path
 
