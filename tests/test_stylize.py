@@ -213,7 +213,7 @@ def test_openvino_runtime_matches_torch(tmp_path, model_path):
         expected = torch_fp32(x)
         assert fp32(x).shape == expected.shape
         assert np.abs(fp32(x) - expected).max() < 1e-4
-        assert np.abs(auto(x) - expected).mean() < 1 / 255
+        assert np.abs(auto(x) - expected).mean() < 2 / 255  # torch bf16 here: 0.8 / 255
     assert len(fp32.compiled) == 3  # the repeated shape reused its compiled model
 
 
