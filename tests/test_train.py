@@ -117,7 +117,28 @@ def test_resume_refuses_other_options(tmp_path, photos, style_path):
     from impasto.errors import ImpastoError
     with pytest.raises(ImpastoError, match="other training options"):
         train(style_path, photos, tmp_path / "c.safetensors", iterations=4, resume=True,
-              **{**TINY, "lr": 0.5})
+              **{**TINY, "style_weight": 0.5})
+
+
+def test_resume_takes_the_learning_rate_asked_for(tmp_path, photos, style_path):
+    """A run resumed at another learning rate (a decay) goes on at that rate: at a vanishing one its
+    weights stay where they were, at a large one they move."""
+    import shutil
+
+    out = tmp_path / "lr.safetensors"
+    train(style_path, photos, out, iterations=2, **TINY)
+    shutil.copyfile(out.with_suffix(".ckpt"), tmp_path / "at2.ckpt")
+    before = _weights(out)
+    train(style_path, photos, out, iterations=4, resume=True, **{**TINY, "lr": 1e-12})
+    still = _weights(out)
+    assert max((before[k] - still[k]).abs().max().item() for k in before) < 1e-8
+    older = torch.load(tmp_path / "at2.ckpt", weights_only=False)
+    older["config"]["lr"] = 1e-3  # checkpoints written before the rate could change held it
+    torch.save(older, tmp_path / "at2.ckpt")
+    train(style_path, photos, tmp_path / "moved.safetensors", iterations=4, resume=tmp_path / "at2.ckpt",
+          **{**TINY, "lr": 1e-2})
+    moved = _weights(tmp_path / "moved.safetensors")
+    assert max((before[k] - moved[k]).abs().max().item() for k in before) > 1e-4
 
 
 def test_resume_refuses_fewer_iterations(tmp_path, photos, style_path):

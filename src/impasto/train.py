@@ -185,12 +185,16 @@ def train(style: "StyleInput | Sequence[StyleInput]", data: str | os.PathLike, o
         if not ckpt.is_file():
             raise ImpastoError(f"no checkpoint to resume from at '{ckpt}'")
         state = load_checkpoint(ckpt)
-        if state["config"] != _comparable(config):
+        mine = _comparable(config)
+        # only what must match now: checkpoints from before the learning rate could change hold it
+        if {k: v for k, v in state["config"].items() if k in mine} != mine:
             raise ImpastoError(f"checkpoint '{ckpt}' was made with other training options; "
                                "resume with the same options")
         try:
             net.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
+            for group in optimizer.param_groups:  # the rate asked for now: a resumed run may decay it
+                group["lr"] = config.lr
             torch.set_rng_state(state["rng"])
             if averaged is not None and state.get("ema"):
                 averaged.load_state_dict(state["ema"])
@@ -325,9 +329,10 @@ def _old_callback(callback: Callable[[int, dict[str, float]], None] | None) -> P
 
 
 def _comparable(config: TrainConfig) -> dict:
-    """Options that must match for a resumed run to be the same run (the length may change)."""
+    """Options that must match for a resumed run to be the same run (the length may change, and
+    the learning rate: lowering it once a run plateaus is a schedule, not another run)."""
     data = dataclasses.asdict(config)
-    for key in ("device", "progress", "checkpoint_every", "iterations", "epochs", "compile", "ema"):
+    for key in ("device", "progress", "checkpoint_every", "iterations", "epochs", "compile", "ema", "lr"):
         data.pop(key)
     return data
 
