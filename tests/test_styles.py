@@ -185,4 +185,4 @@ def test_training_goes_on_from_a_model_file_when_its_checkpoint_is_gone(two_styl
     assert resumed.iterations == 64 and len(resumed.history) == 4
     assert np.mean([h["total"] for h in resumed.history]) < 2 * np.mean([h["total"] for h in result.history[-6:]])
     with pytest.raises(impasto.ImpastoError, match="other options"):
-        seed_checkpoint(out, tmp_path / "x.ckpt", norm="conditional", iterations=70, **{**TINY, "lr": 0.5})
+        seed_checkpoint(out, tmp_path / "x.ckpt", norm="conditional", iterations=70, **{**TINY, "style_weight": 0.5})
