@@ -253,3 +253,11 @@ def test_openvino_runtime_refuses_another_device(tmp_path, model_path, photo, ca
                  "-o", str(tmp_path / "o.png")])
     assert code == 1 and not (tmp_path / "o.png").exists()
     assert "the openvino runtime runs on the CPU" in capsys.readouterr().err
+
+
+def test_onnx_runtime_refuses_bf16_rather_than_running_fp32(tmp_path, model_path, photo, capsys):
+    code = main(["stylize", str(photo), "--model", str(model_path), "--runtime", "onnx", "--precision", "bf16",
+                 "-o", str(tmp_path / "o.png")])
+    assert code == 1 and not (tmp_path / "o.png").exists()
+    err = capsys.readouterr().err
+    assert "runs in fp32 only" in err and len(err.strip().splitlines()) == 1

@@ -99,6 +99,9 @@ def make_runner(model, config: StylizeConfig, engine: "Engine | None", inputs: i
         if runtime == "openvino" and config.device not in ("auto", "cpu"):
             raise ImpastoError(f"the openvino runtime runs on the CPU, not on {config.device}: "
                                "use --runtime torch for it")
+        if runtime == "onnx" and config.precision == "bf16":
+            raise ImpastoError("the onnx runtime (onnxruntime) runs in fp32 only: use --runtime openvino "
+                               "or torch for bf16")
         if Path(model).suffix == ".onnx":
             path, style, mix = Path(model), None, parse_mix(config.mix) if config.mix else None
         else:
