@@ -217,6 +217,22 @@ def test_openvino_runtime_matches_torch(tmp_path, model_path):
     assert len(fp32.compiled) == 3  # the repeated shape reused its compiled model
 
 
+def test_engine_keeps_its_openvino_runner_between_calls(tmp_path, model_path, photo, monkeypatch):
+    """From Python, calls with runtime="openvino" reuse one runner and its compiled sizes."""
+    monkeypatch.setenv("IMPASTO_CACHE", str(tmp_path / "cache"))
+    from impasto import Engine
+    from impasto.export import onnx_cache_path
+
+    engine = Engine("cpu", "fp32")
+    first = engine.stylize(photo, model_path, runtime="openvino")
+    again = engine.stylize(photo, model_path, runtime="openvino")
+    assert engine.loads == 1 and np.array_equal(np.asarray(first), np.asarray(again))
+    runner = engine.exported("openvino", onnx_cache_path(model_path), precision="fp32")
+    assert engine.loads == 1 and len(runner.compiled) == 1  # the engine's precision, fp32, was used
+    engine.stylize(photo, model_path, runtime="openvino", precision="bf16")
+    assert engine.loads == 2  # another precision is another runner
+
+
 def test_runtime_auto_uses_openvino_once_exported_without_importing_torch(tmp_path, model_path, photo):
     """A one-off command on a CPU: the first run (torch) leaves an ONNX export in the cache, the
     next runs OpenVINO in a process that never imports torch, with the same picture."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -110,6 +111,7 @@ class OpenVinoRunner:
         if precision in ("fp32", "bf16"):
             self.settings["INFERENCE_PRECISION_HINT"] = {"fp32": "f32", "bf16": "bf16"}[precision]
         self.compiled: dict[tuple, object] = {}
+        self.lock = threading.Lock()
 
     def request(self, shape: tuple[int, ...]):
         if shape not in self.compiled:
@@ -128,7 +130,8 @@ class OpenVinoRunner:
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         x, (height, width) = padded_to_4(image)
-        y = self.request(x.shape).infer({self.input: x})[0]
+        with self.lock:  # an infer request runs one image at a time; an Engine shares its runners
+            y = self.request(x.shape).infer({self.input: x})[0]
         return np.ascontiguousarray(y[..., :height, :width])
 
 

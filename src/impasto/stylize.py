@@ -108,9 +108,13 @@ def make_runner(model, config: StylizeConfig, engine: "Engine | None", inputs: i
             from .export import cached_onnx
 
             path, mix = cached_onnx(model), None  # exported once, then reused
-        if runtime == "onnx":
-            return OnnxRunner(path, style, mix)
-        return OpenVinoRunner(path, style, mix, config.precision)
+        if engine is not None:  # kept with its compiled shapes for the engine's next call
+            import torch
+
+            dtype = engine.placement(config.device, config.precision).dtype  # the engine's, for "auto"
+            precision = "bf16" if dtype == torch.bfloat16 else "fp32"
+            return engine.exported(runtime, path, style, mix, precision)
+        return exported_runner(runtime, path, style, mix, config.precision)
     from .engine import default_engine
 
     engine = engine or default_engine()
@@ -121,6 +125,13 @@ def make_runner(model, config: StylizeConfig, engine: "Engine | None", inputs: i
     if config.runtime == "auto" and inputs <= AUTO_EXPORT_MAX_INPUTS and placement.device.type == "cpu":
         _export_for_next_time(model)
     return runner
+
+
+def exported_runner(runtime: str, path: Path, style: list[float] | None, mix: dict[str, float] | None,
+                    precision: str) -> "OnnxRunner | OpenVinoRunner":
+    if runtime == "onnx":
+        return OnnxRunner(path, style, mix)
+    return OpenVinoRunner(path, style, mix, precision)
 
 
 def _export_for_next_time(model) -> None:
@@ -171,12 +182,16 @@ def stylize(image: ImageInput, model: "str | os.PathLike | TransformerNet | None
     """One image through a style network: same size as the input unless `size` is given.
     `model`: a shipped or user model's name (a style of a several-style model too), a .safetensors
     file, or a TransformerNet; with `mix` (NAME=W,...) it may be left out. From Python
-    the engine's torch path is used unless `runtime="openvino"` or `"onnx"` is asked for (it keeps
-    networks loaded)."""
+    the engine's torch path is used unless `runtime="openvino"` or `"onnx"` is asked for; either
+    way the engine keeps what it loaded (and OpenVINO's compiled sizes) for the next call."""
     config = configure(StylizeConfig, config, **options)
     if config.runtime == "auto":
         config = configure(StylizeConfig, config, runtime="torch")
     report = Reporter(progress, "stylize")
+    if engine is None:
+        from .engine import default_engine
+
+        engine = default_engine()
     runner = make_runner(model, config, engine)
     picture, _, array = _apply(runner, load_image(image, "input image"), config)
     report(phase="done", iteration=1, iterations=1, image=_event_image(array))
