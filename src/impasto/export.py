@@ -70,7 +70,7 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
     return output
 
 
-EXPORT_FORM = 2  # raised when the exported graph changes (2: the rewrites in SpaceToDepth form)
+EXPORT_FORM = 3  # raised when the exported graph changes (2: the rewrites in SpaceToDepth form; 3: 2x2 phase convs)
 
 
 def onnx_cache_path(model: str | os.PathLike) -> Path:
