@@ -316,8 +316,9 @@ PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # (a, b): row and column within a 2x2
 
 
 def phase_slices(y: torch.Tensor):
-    """(phase, channel slice, the (H, W) window of `y` holding it) of a 2x2 phase convolution's
-    output y (N, 4C, H + 1, W + 1), channels (a, b, o): phase (a, b) of block (I, J) is at (I + a, J + b)."""
+    """((a, b), the part of `y` holding phase (a, b): its C channels, an (H, W) window) for each
+    phase of a 2x2 phase convolution's output y (N, 4C, H + 1, W + 1), channels ordered (a, b, o):
+    phase (a, b) of output block (I, J) is at (I + a, J + b)."""
     c, h, w = y.shape[1] // 4, y.shape[2] - 1, y.shape[3] - 1
     for k, (a, b) in enumerate(PHASES):
         yield (a, b), y[:, k * c:(k + 1) * c, a:a + h, b:b + w]
