@@ -407,6 +407,7 @@ class TransformerNet(nn.Module):
         z = torch.empty((n, c4, h - 1, w - 1), dtype=y.dtype, device=y.device, memory_format=torch.channels_last)
         for k, (_, part) in enumerate(phase_slices(y)):  # (N, 4C, H, W), channels (o, a, b)
             z.unflatten(1, (c4 // 4, 4))[:, :, k] = part
+        del y, part  # free before the norm's output is made (peak memory at 1024 px)
         gamma, beta = norm.scale_and_shift(style, z.dtype)
         z = F.group_norm(z, conv.out_channels, gamma.reshape(-1).repeat_interleave(4),
                          beta.reshape(-1).repeat_interleave(4), norm.eps)
