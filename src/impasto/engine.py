@@ -83,7 +83,7 @@ class Engine:
         """An OpenVINO or onnxruntime runner for an ONNX file ("openvino" or "onnx"), kept between
         calls: OpenVINO compiles once per image size, 0.2-0.4 s each time otherwise."""
         from .config import pinned_precision
-        from .stylize import exported_runner
+        from .runners import exported_runner
 
         key = (runtime, _file_key(path), None if style is None else tuple(style),
                None if mix is None else tuple(sorted(mix.items())), pinned_precision(precision))

@@ -135,6 +135,14 @@ class OpenVinoRunner:
         return np.ascontiguousarray(y[..., :height, :width])
 
 
+def exported_runner(runtime: str, path: Path, style: list[float] | None = None,
+                    mix: dict[str, float] | None = None, precision: str = "auto") -> "OnnxRunner | OpenVinoRunner":
+    """The runner of an ONNX export on `runtime`: "onnx" (onnxruntime, fp32) or "openvino"."""
+    if runtime == "onnx":
+        return OnnxRunner(path, style, mix)
+    return OpenVinoRunner(path, style, mix, precision)
+
+
 def fold_style(model, style: np.ndarray) -> None:
     """Make a several-style model's `style` input the constant `style`: OpenVINO then folds each
     conditional norm's scale and shift into constants and fuses them with the norm (256x192 on Zen 4:

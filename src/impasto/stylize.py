@@ -26,7 +26,7 @@ from .images import (SAVE_FORMATS, ImageInput, check_output_path, check_side, ex
 from .models import find_model, parse_mix, read_metadata, style_weights
 from .options import configure
 from .progress import ProgressCallback, Reporter
-from .runners import OnnxRunner, OpenVinoRunner, TorchRunner
+from .runners import TorchRunner, exported_runner
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -125,13 +125,6 @@ def make_runner(model, config: StylizeConfig, engine: "Engine | None", inputs: i
     if config.runtime == "auto" and inputs <= AUTO_EXPORT_MAX_INPUTS and placement.device.type == "cpu":
         _export_for_next_time(model)
     return runner
-
-
-def exported_runner(runtime: str, path: Path, style: list[float] | None, mix: dict[str, float] | None,
-                    precision: str) -> "OnnxRunner | OpenVinoRunner":
-    if runtime == "onnx":
-        return OnnxRunner(path, style, mix)
-    return OpenVinoRunner(path, style, mix, precision)
 
 
 def _export_for_next_time(model) -> None:
