@@ -291,13 +291,17 @@ class UpsampleConv(nn.Module):
             # block read as a 2x2 conv of the replicate-padded low-resolution map: 4/9 of the
             # textbook multiply-adds and none of its full-size upsampled and padded copies (Zen 4,
             # bf16, 64 -> 32 channels to 128x96: 0.58 against 1.07 ms as a 3x3 conv over the phases).
-            conv = self.conv[1]  # after its reflection pad
-            weight = derived_weight(self, conv.weight, self.phase_weight)
-            x = phases_to_space(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), weight))
+            x = phases_to_space(self.phase_conv(x))
             return self.conv(x, style, start=2)  # its norm and ReLU
         if self.mode == "nearest":
             x = F.interpolate(x, scale_factor=2, mode="nearest")
         return self.conv(x, style)
+
+    def phase_conv(self, x: torch.Tensor) -> torch.Tensor:
+        """The four output phases of the nearest-upsampling path: (N, 4C, H + 1, W + 1), channels
+        ordered (a, b, o), from x (N, Cin, H, W) (phase_slices reads them)."""
+        weight = derived_weight(self, self.conv[1].weight, self.phase_weight)  # conv[1]: after its pad
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), weight)
 
     @staticmethod
     def phase_weight(weight: torch.Tensor) -> torch.Tensor:
@@ -401,8 +405,7 @@ class TransformerNet(nn.Module):
 
         up, out = self.decoder[1], self.decoder[2]
         conv, norm = up.conv[1], up.conv[2]
-        weight = derived_weight(up, conv.weight, UpsampleConv.phase_weight)
-        y = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), weight)
+        y = up.phase_conv(x)
         n, c4, h, w = y.shape
         z = torch.empty((n, c4, h - 1, w - 1), dtype=y.dtype, device=y.device, memory_format=torch.channels_last)
         for k, (_, part) in enumerate(phase_slices(y)):  # (N, 4C, H, W), channels (o, a, b)
