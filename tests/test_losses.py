@@ -130,3 +130,18 @@ def test_written_out_gram_gradient_equals_autograd(layout):
     losses.style_reconstruction_loss(j_fast, a / 60).backward()
     (losses.normalised_gram(j_plain) - a / 60).pow(2).mean().backward()
     assert torch.allclose(j_fast.grad, j_plain.grad)
+
+
+def test_bf16_gram_difference_is_accurate_relative_to_itself():
+    # Near convergence G - A is ~1 % of G: rounding G to bf16 before subtracting would make D's
+    # error ~15 %; the bf16 path must keep it at bf16's own rounding of D (< 0.4 %).
+    torch.manual_seed(0)
+    rows = torch.rand(1, 3000, 64).to(torch.bfloat16)
+    exact = rows.double().transpose(1, 2) @ rows.double()
+    target = (exact * (1 + 0.01 * torch.randn_like(exact))).float()
+    diff = losses.gram_difference(rows, target, 1.0)
+    truth = exact - target.double()
+    assert diff.dtype == torch.float32
+    assert ((diff.double() - truth).norm() / truth.norm()).item() < 4e-3
+    fp32 = losses.gram_difference(rows.float(), target, 1.0)
+    assert ((fp32.double() - truth).norm() / truth.norm()).item() < 1e-4
