@@ -32,3 +32,16 @@ def content_path(tmp_path_factory):
 @pytest.fixture(scope="session")
 def style_path(tmp_path_factory):
     return _small(EXAMPLES / "starry_night.jpg", 64, tmp_path_factory.mktemp("img") / "style.png")
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test: tests that compare two training runs bit for bit need it.
+    On the Intel AMX machine fp32 training on two threads differs in the last bits between two
+    identical runs (a reduction whose order depends on the threads)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

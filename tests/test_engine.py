@@ -87,6 +87,7 @@ def photos(tmp_path_factory):
     return folder
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_cancelled_train_resumes_exactly(tmp_path, photos, style_path):
     tiny = dict(image_size=32, batch_size=2, width=0.25, checkpoint_every=4, **FP32)
     straight = impasto.train(style_path, photos, tmp_path / "a.safetensors", iterations=7, **tiny)

@@ -47,6 +47,7 @@ def test_train_writes_model_with_metadata_and_curve(tmp_path, photos, style_path
     assert Image.open(tmp_path / "m.loss.png").format == "PNG"
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_resume_reaches_the_same_weights(tmp_path, photos, style_path):
     straight = train(style_path, photos, tmp_path / "a.safetensors", iterations=6, checkpoint_every=3, **TINY)
     train(style_path, photos, tmp_path / "b.safetensors", iterations=3, checkpoint_every=3, **TINY)
@@ -57,6 +58,7 @@ def test_resume_reaches_the_same_weights(tmp_path, photos, style_path):
     assert [h["total"] for h in straight.history] == [h["total"] for h in resumed.history]
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_ema_writes_the_averaged_weights_and_resumes_exactly(tmp_path, photos, style_path):
     ema = dict(TINY, ema=0.9, checkpoint_every=3)
     straight = train(style_path, photos, tmp_path / "a.safetensors", iterations=6, **ema)
@@ -85,15 +87,18 @@ def test_resume_refuses_an_average_that_does_not_fit(tmp_path, photos, style_pat
         train(style_path, photos, tmp_path / "e.safetensors", iterations=4, resume=True, **ema)
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_resume_after_sigkill(tmp_path, photos, style_path):
     """Kill -9 mid-run; resuming loses at most the work since the last checkpoint and ends where an
-    uninterrupted run ends."""
+    uninterrupted run ends (the killed process on one thread too, as the one_thread fixture runs
+    the rest)."""
     args = ["train", "--style", str(style_path), "--data", str(photos), "--image-size", "32",
             "--batch-size", "2", "--width", "0.25", "--precision", "fp32", "--device", "cpu",
             "--checkpoint-every", "2", "--quiet"]
     killed = tmp_path / "killed.safetensors"
     proc = subprocess.Popen([sys.executable, "-m", "impasto.cli", *args, "--iterations", "400",
-                             "-o", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "-o", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     ckpt = killed.with_suffix(".ckpt")
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
