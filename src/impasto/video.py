@@ -68,8 +68,9 @@ class Temporal:
         if self.previous is None or not (self.config.temporal or self.config.measure):
             return None
         began = time.perf_counter()
-        # The two flows are independent: one on a second thread (OpenCV releases the GIL), 5.0 ->
-        # 3.3 ms at 640x360 on 2 cores; each direction keeps its own DIS state.
+        # The two flows are independent: one on a second thread (OpenCV releases the GIL), 5.6-5.8 ->
+        # 4.3-4.4 ms at 640x360 on 2 cores (Intel, thread start included); each direction keeps
+        # its own DIS state.
         with ThreadPoolExecutor(1) as pool:
             backward_job = pool.submit(self.flows[1], g, self.previous[0])
             forward = self.flows[0](self.previous[0], g)
