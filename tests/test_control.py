@@ -144,7 +144,7 @@ def test_scale_schedule():
     assert OptimizeConfig(size=256, scales=3).scale_sizes() == [64, 128, 256]
     # --iterations counts at the final scale; coarser scales only prepare its start
     assert OptimizeConfig(iterations=100).scale_iterations(3) == [11, 33, 100]
-    assert OptimizeConfig().scale_iterations(2) == [56, 170]
+    assert OptimizeConfig().scale_iterations(2) == [59, 178]
     assert OptimizeConfig(iterations=2).scale_iterations(3) == [1, 1, 2]
 
 

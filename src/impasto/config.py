@@ -48,7 +48,7 @@ class Config:
 class OptimizeConfig(Config):
     """Every option of `impasto optimize` (Gatys et al. 2016, 2017), with its default."""
 
-    iterations: int = option(170, "optimizer iterations at the final scale (a third as many at each "
+    iterations: int = option(178, "optimizer iterations at the final scale (a third as many at each "
                              "coarser one)", minimum=0, group="common")
     optimizer: str = option("lbfgs", "L-BFGS (one loss evaluation per iteration) or Adam",
                             choices=("lbfgs", "adam"), group="common")
