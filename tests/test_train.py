@@ -146,6 +146,18 @@ def test_resume_takes_the_learning_rate_asked_for(tmp_path, photos, style_path):
     assert max((before[k] - moved[k]).abs().max().item() for k in before) > 1e-4
 
 
+def test_resume_goes_on_with_smaller_crops(tmp_path, photos, style_path):
+    """Smaller crops later in a run are a schedule: the run resumes, trains on, and says so."""
+    out = tmp_path / "crops.safetensors"
+    train(style_path, photos, out, iterations=2, **TINY)
+    before = _weights(out)
+    result = train(style_path, photos, out, iterations=4, resume=True, **{**TINY, "image_size": 24})
+    assert result.iterations == 4
+    assert json.loads(read_metadata(out)["train_args"])["image_size"] == 24
+    after = _weights(out)
+    assert max((before[k] - after[k]).abs().max().item() for k in before) > 1e-6
+
+
 def test_resume_refuses_fewer_iterations(tmp_path, photos, style_path):
     from impasto.errors import ImpastoError
     train(style_path, photos, tmp_path / "d.safetensors", iterations=3, **TINY)

@@ -329,10 +329,12 @@ def _old_callback(callback: Callable[[int, dict[str, float]], None] | None) -> P
 
 
 def _comparable(config: TrainConfig) -> dict:
-    """Options that must match for a resumed run to be the same run (the length may change, and
-    the learning rate: lowering it once a run plateaus is a schedule, not another run)."""
+    """Options that must match for a resumed run to be the same run (the length may change, the
+    learning rate and the crop size: lowering the rate once a run plateaus, or going on with smaller
+    crops, is a schedule, not another run)."""
     data = dataclasses.asdict(config)
-    for key in ("device", "progress", "checkpoint_every", "iterations", "epochs", "compile", "ema", "lr"):
+    for key in ("device", "progress", "checkpoint_every", "iterations", "epochs", "compile", "ema", "lr",
+                "image_size"):
         data.pop(key)
     return data
 
