@@ -139,9 +139,48 @@ def test_bf16_gram_difference_is_accurate_relative_to_itself():
     rows = torch.rand(1, 3000, 64).to(torch.bfloat16)
     exact = rows.double().transpose(1, 2) @ rows.double()
     target = (exact * (1 + 0.01 * torch.randn_like(exact))).float()
-    diff = losses.gram_difference(rows, target, 1.0)
+    diff = losses.gram_difference(rows, *losses.split_target(target, rows.dtype), 1.0)
     truth = exact - target.double()
     assert diff.dtype == torch.float32
     assert ((diff.double() - truth).norm() / truth.norm()).item() < 4e-3
-    fp32 = losses.gram_difference(rows.float(), target, 1.0)
+    fp32 = losses.gram_difference(rows.float(), *losses.split_target(target, torch.float32), 1.0)
     assert ((fp32.double() - truth).norm() / truth.norm()).item() < 1e-4
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_losses_on_the_chain_equal_the_papers_formulas(layout):
+    """Objective takes Gatys' content and style terms on VGG's chain (losses.gram_tap, content_tap),
+    adding their gradients to the chain's; value and gradient must equal Eq. 1 and Eq. 5 taken on
+    the returned feature maps by autograd, with a layer that is both a content and a style layer."""
+    from impasto.networks.vgg import VGG
+    from impasto.objective import Objective, Targets
+
+    torch.manual_seed(0)
+    vgg = VGG(last="relu2_1").double()
+    if layout == "channels_last":
+        vgg = vgg.to(memory_format=torch.channels_last)
+    photo, painting = torch.rand(1, 3, 12, 10, dtype=torch.float64), torch.rand(1, 3, 12, 10, dtype=torch.float64)
+    style_layers = {"relu1_1": 0.3, "relu1_2": 0.5, "relu2_1": 0.2}
+    with torch.no_grad():
+        p = vgg(photo, ["relu1_2"])["relu1_2"]
+        a = {l: losses.gram_per_position(f) for l, f in vgg(painting, list(style_layers)).items()}
+    objective = Objective(vgg, Targets({"relu1_2": p}, a, style_layers), {"content": 1e-3, "style": 1.0})
+    image = torch.rand(1, 3, 12, 10, dtype=torch.float64, requires_grad=True)
+    chain = objective(image)
+    chain.total.backward()
+    plain_image = image.detach().clone().requires_grad_(True)
+    f = vgg(plain_image, ["relu1_2", *style_layers])
+    content = losses.content_loss(f["relu1_2"], p)
+    style = sum(w * losses.style_layer_loss(losses.gram_matrix(f[l])[0], a[l][0] * f[l][0, 0].numel(),
+                                            f[l].shape[1], f[l][0, 0].numel()) for l, w in style_layers.items())
+    (1e-3 * content / f["relu1_2"][0].numel() + style).backward()
+    # the plain formulas take F in fp32 (content_loss, gram_matrix): agreement to fp32's precision
+    assert torch.allclose(chain.shown["content"].double(), content.double(), rtol=1e-5)
+    assert torch.allclose(chain.terms["style"].double(), style.double(), rtol=1e-5)
+    assert torch.allclose(image.grad, plain_image.grad.double(), rtol=1e-4, atol=1e-6 * plain_image.grad.abs().max().item())
+
+
+def test_tv_loss_gradient_is_autograds():
+    """tv_loss writes its gradient out; torch's gradcheck compares it with finite differences."""
+    image = torch.rand(2, 3, 7, 9, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(losses.tv_loss, (image,))

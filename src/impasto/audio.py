@@ -79,9 +79,12 @@ class RandomFilters(nn.Module):
         self.requires_grad_(False)
         self.scale = scale  # inputs come in 0..1: the optimizer's range; features see log(1 + |S|)
 
-    def forward(self, spectrogram: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    def forward(self, spectrogram: torch.Tensor, layers, taps=None) -> dict[str, torch.Tensor]:
+        """{LAYER: features}; `taps` as for VGG.forward."""
         x = (spectrogram.float() * self.scale).to(self.conv.weight.dtype)[:, :, 0, :]
-        return {LAYER: torch.relu(self.conv(x))[:, :, None, :]}
+        features = torch.relu(self.conv(x))[:, :, None, :]
+        tap = (taps or {}).get(LAYER)
+        return {LAYER: tap(features) if tap else features}
 
 
 def stft(samples: torch.Tensor, n_fft: int) -> torch.Tensor:

@@ -46,45 +46,90 @@ def style_layer_loss(gram: torch.Tensor, target_gram: torch.Tensor, channels: in
     return (gram - target_gram).pow(2).sum() / (4.0 * channels**2 * positions**2)
 
 
-class _GramLoss(torch.autograd.Function):
-    """s * sum_b sum_ij (c G_b - A)_ij^2 for G_b = F_b^T F_b, with its gradient written out:
+class _GramTap(torch.autograd.Function):
+    """features -> (features, s * sum_b sum_ij (c G_b - A)_ij^2) for G_b = F_b^T F_b, with the
+    gradient written out:
         d/dF_b = 2 s c F_b (D_b + D_b^T),  D_b = c G_b - A
     which for a symmetric target and Gatys' E_l (c = 1, s = 1/(4 N^2 M^2)) is their Eq. 6. D must be
-    accurate relative to itself, not to G (near convergence G - A is far smaller than G): bf16
-    features go through one bf16 product that adds -A before rounding (see gram_difference), others
-    are formed in fp32. The gradient is one matrix product in the features' own dtype and layout,
-    where autograd would take two fp32 products, a transpose and a sum (a fifth of an iteration)."""
+    accurate relative to itself, not to G (near convergence G - A is far smaller than G): see
+    gram_difference. The gradient is one matrix product in the features' own dtype and layout,
+    where autograd would take two fp32 products, a transpose and a sum (a fifth of an iteration).
+
+    The features pass through unchanged: placed in the loss network's chain (VGG's `taps`), the
+    gradient arriving from the layers above is added in that same product (baddbmm), where a loss
+    on a branch wrote its gradient out for autograd to sum with the chain's (25 MB each way at
+    relu1_1 of a 512 px image). Used off the chain, the first output is simply left unused."""
 
     @staticmethod
-    def forward(ctx, features, target, gram_scale, loss_scale):
-        diff = gram_difference(_rows(features), target, gram_scale)
+    def forward(ctx, features, high, low, gram_scale, loss_scale):
+        ctx.set_materialize_grads(False)
+        diff = gram_difference(_rows(features), high, low, gram_scale)
         ctx.save_for_backward(features, diff)
         ctx.scales = (gram_scale, loss_scale)
-        return loss_scale * diff.pow(2).sum()
+        return features.view_as(features), loss_scale * torch.linalg.vector_norm(diff).square()
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_chain, grad):
+        if grad is None:
+            return grad_chain, None, None, None, None
         features, diff = ctx.saved_tensors
         gram_scale, loss_scale = ctx.scales
         batch, channels, height, width = features.shape
         f = _rows(features)
-        step = ((diff + diff.transpose(1, 2)) * (2 * loss_scale * gram_scale) * grad).to(f.dtype)
-        gf = (f @ step).reshape(batch, height, width, channels).permute(0, 3, 1, 2)
-        return gf, None, None, None
+        step = torch.add(diff, diff.transpose(1, 2)).mul_(2 * loss_scale * gram_scale * grad).to(f.dtype)
+        if grad_chain is None:
+            gf = f @ step
+        else:
+            gf = torch.baddbmm(_rows(_channels_last(grad_chain.to(f.dtype))), f, step)
+        return gf.reshape(batch, height, width, channels).permute(0, 3, 1, 2), None, None, None, None
 
 
-def gram_difference(f: torch.Tensor, target: torch.Tensor, gram_scale: float) -> torch.Tensor:
-    """D = c F^T F - A in fp32, for rows f (B, M, N). bf16 rows: baddbmm accumulates c F^T F - A_hi in
-    fp32 and rounds once, so D carries bf16's relative error of D itself (1.7e-3), and A_lo = A - A_hi
-    is subtracted in fp32 afterwards (bf16 products on AMX, 512x384: 6 against 34 ms for the five
-    layers' fp32 copies and products, which rounding the product G before subtracting would turn
-    into 15 % errors of D)."""
-    if f.dtype == torch.bfloat16:
+class _ContentTap(torch.autograd.Function):
+    """features -> (features, L_content of Eq. 1), whose gradient F - P joins the chain's in one
+    addition (see _GramTap)."""
+
+    @staticmethod
+    def forward(ctx, features, target):
+        ctx.set_materialize_grads(False)
+        diff = torch.sub(features, target.float())  # in fp32: bf16 features are promoted as read
+        ctx.save_for_backward(diff.to(features.dtype))
+        return features.view_as(features), 0.5 * torch.linalg.vector_norm(diff).square()
+
+    @staticmethod
+    def backward(ctx, grad_chain, grad):
+        if grad is None:
+            return grad_chain, None
+        diff, = ctx.saved_tensors
+        if grad_chain is None:
+            return diff * grad, None
+        return torch.addcmul(_channels_last(grad_chain), _channels_last(diff), grad), None
+
+
+def _channels_last(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last)
+
+
+def split_target(target: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A as (A_hi, A_lo) for features of `dtype`: A_hi in bf16 for bf16 features and A_lo = A - A_hi
+    in fp32, else (A in fp32 or wider, None). A fixed target is split once (objective.Objective)."""
+    if dtype == torch.bfloat16:
         high = target.to(torch.bfloat16)
+        return high, target.float() - high.float()
+    return target.to(torch.promote_types(dtype, torch.float32)), None
+
+
+def gram_difference(f: torch.Tensor, high: torch.Tensor, low: torch.Tensor | None,
+                    gram_scale: float) -> torch.Tensor:
+    """D = c F^T F - A in fp32 (or wider), for rows f (B, M, N) and A split by split_target. bf16
+    rows: baddbmm accumulates c F^T F - A_hi in fp32 and rounds once, so D carries bf16's relative
+    error of D itself (1.7e-3), and A_lo is subtracted in fp32 afterwards (bf16 products on AMX,
+    512x384: 6 against 34 ms for the five layers' fp32 copies and products, which rounding the
+    product G before subtracting would turn into 15 % errors of D)."""
+    if f.dtype == torch.bfloat16:
         diff = torch.baddbmm(high, f.transpose(1, 2), f, beta=-1.0, alpha=gram_scale)
-        return diff.float() - (target - high.float())
-    exact = f.to(torch.promote_types(f.dtype, torch.float32))
-    return gram_scale * (exact.transpose(1, 2) @ exact) - target
+        return torch.sub(diff, low)  # in fp32
+    exact = f.to(high.dtype)
+    return gram_scale * (exact.transpose(1, 2) @ exact) - high
 
 
 def _rows(features: torch.Tensor) -> torch.Tensor:
@@ -93,9 +138,22 @@ def _rows(features: torch.Tensor) -> torch.Tensor:
     return features.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
 
 
+def gram_tap(features: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor | None], gram_scale: float,
+             loss_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features, loss_scale * sum over the batch of ||gram_scale * G - A||^2), for a target split
+    by split_target; the features to carry on the loss network's chain (see _GramTap)."""
+    high, low = target
+    return _GramTap.apply(features, high, low, float(gram_scale), float(loss_scale))
+
+
 def gram_loss(features: torch.Tensor, target: torch.Tensor, gram_scale: float, loss_scale: float) -> torch.Tensor:
-    """loss_scale * sum over the batch of ||gram_scale * G - target||^2 (see _GramLoss)."""
-    return _GramLoss.apply(features, target.float(), float(gram_scale), float(loss_scale))
+    """loss_scale * sum over the batch of ||gram_scale * G - target||^2 (see _GramTap)."""
+    return gram_tap(features, split_target(target, features.dtype), gram_scale, loss_scale)[1]
+
+
+def content_tap(features: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features, L_content of Eq. 1): the features to carry on the loss network's chain."""
+    return _ContentTap.apply(features, target)
 
 
 def gram_per_position(features: torch.Tensor) -> torch.Tensor:
@@ -138,9 +196,32 @@ def out_of_range(image: torch.Tensor) -> torch.Tensor:
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
     """Total variation: mean squared difference between neighbouring pixels (a smoothness prior,
     not in Gatys et al.; Mahendran & Vedaldi 2015, Johnson et al. 2016). Normalised per pixel."""
-    dx = image[..., :, 1:] - image[..., :, :-1]
-    dy = image[..., 1:, :] - image[..., :-1, :]
-    return dx.pow(2).mean() + dy.pow(2).mean()
+    return _TotalVariation.apply(image)
+
+
+class _TotalVariation(torch.autograd.Function):
+    """mean(dx^2) + mean(dy^2) for dx, dy the differences of horizontal and vertical neighbours,
+    with the gradient written out: 2 dx / |dx| enters each difference's right pixel and leaves its
+    left one (likewise for dy), four slice additions where autograd takes some twenty passes over
+    the image in an iteration that is otherwise the loss network's."""
+
+    @staticmethod
+    def forward(ctx, image):
+        dx = image[..., :, 1:] - image[..., :, :-1]
+        dy = image[..., 1:, :] - image[..., :-1, :]
+        ctx.save_for_backward(dx, dy)
+        return torch.linalg.vector_norm(dx).square() / dx.numel() + torch.linalg.vector_norm(dy).square() / dy.numel()
+
+    @staticmethod
+    def backward(ctx, grad):
+        dx, dy = ctx.saved_tensors
+        gx, gy = dx * (2 * grad / dx.numel()), dy * (2 * grad / dy.numel())
+        out = torch.zeros(dx.shape[:-1] + (dx.shape[-1] + 1,), dtype=dx.dtype, device=dx.device)
+        out[..., :, 1:] += gx
+        out[..., :, :-1] -= gx
+        out[..., 1:, :] += gy
+        out[..., :-1, :] -= gy
+        return out
 
 
 def temporal_loss(image: torch.Tensor, warped: torch.Tensor, reliable: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -87,6 +87,7 @@ class Objective:
     targets: Targets
     weights: dict[str, float]
     form: str = "gatys"
+    _split: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def with_weights(self, **weights: float) -> "Objective":
         return dataclasses.replace(self, weights={**self.weights, **weights})
@@ -101,25 +102,49 @@ class Objective:
         wherever they have targets (reported even at weight 0), range only where weighted."""
         content = self.targets.content if photo is None else self.content_targets(photo)
         layers = list(dict.fromkeys([*content, *self.targets.style_layer_weights]))
-        features = self.vgg(as_rgb(image), layers) if layers else {}
         zero = image.new_zeros((), dtype=torch.float32)
         terms, shown = {}, {}
         if self.form == "gatys":
-            terms["content"] = sum((losses.normalised_content_loss(features[l], p)
-                                     for l, p in content.items()), zero)
-            shown["content"] = sum((losses.content_loss(features[l], p) for l, p in content.items()), zero)
+            # Gatys' content and (unguided) style terms are taken on the loss network's chain, so
+            # that their gradients join the chain's where it passes (losses.gram_tap).
+            chain = _Chain(content, self._chain_style() if not self.targets.regions else {})
+            features = self.vgg(as_rgb(image), layers, chain.taps()) if layers else {}
+            shown["content"] = sum(chain.content.values(), zero)
+            terms["content"] = sum((loss / features[l][0].numel() for l, loss in chain.content.items()), zero)
             terms["tv"] = losses.tv_loss(image) if self.weights.get("tv") else zero
         else:
+            features = self.vgg(as_rgb(image), layers) if layers else {}
             terms["content"] = sum((losses.feature_reconstruction_loss(features[l], p)
                                      for l, p in content.items()), zero)
             terms["tv"] = losses.total_variation(image)
-        terms["style"] = self._style(features, zero) if self.targets.style_layer_weights else zero
+        if not self.targets.style_layer_weights:
+            terms["style"] = zero
+        elif self.form == "gatys" and not self.targets.regions:
+            terms["style"] = sum((self.targets.style_layer_weights[l] * loss for l, loss in chain.style.items()), zero)
+        else:
+            terms["style"] = self._style(features, zero)
         if self.weights.get("range"):
             terms["range"] = losses.out_of_range(image)
         if self.weights.get("temporal") and self.targets.temporal is not None:
             terms["temporal"] = losses.temporal_loss(image, *self.targets.temporal)
         terms = {k: terms[k] for k in ("content", "style", "tv", "range", "temporal") if k in terms}
         return Losses(terms, {k: self.weights.get(k, 0.0) for k in terms}, shown)
+
+    def _chain_style(self) -> dict[str, Callable[[torch.Tensor], tuple]]:
+        """E_l (Eq. 4) per style layer as a function of F^l: the painting's Gram per position,
+        scaled to the features' M_l and split for their dtype once per size (losses.split_target)."""
+        def layer_term(layer: str) -> Callable[[torch.Tensor], tuple]:
+            per_position = self.targets.style[layer]
+
+            def term(f: torch.Tensor) -> tuple:
+                channels, positions = f.shape[1], f.shape[2] * f.shape[3]
+                key = (layer, positions, f.dtype, f.device)
+                cached = self._split.get(key)
+                if cached is None or cached[0] is not per_position:
+                    cached = self._split[key] = (per_position, losses.split_target(per_position * positions, f.dtype))
+                return losses.gram_tap(f, cached[1], 1.0, 1.0 / (4.0 * channels**2 * positions**2))
+            return term
+        return {layer: layer_term(layer) for layer in self.targets.style_layer_weights}
 
     def _style(self, features: dict[str, torch.Tensor], zero: torch.Tensor) -> torch.Tensor:
         t = self.targets
@@ -136,6 +161,27 @@ class Objective:
                 total = total + share * losses.style_loss(features, region.style,
                                                           t.style_layer_weights, region.guide)
         return total
+
+
+class _Chain:
+    """The losses taken on the loss network's chain in one call: `content` {layer: P^l} and `style`
+    {layer: F -> (F, E_l)}; after the network has run, `.content` and `.style` hold each layer's loss."""
+
+    def __init__(self, content: dict[str, torch.Tensor], style: dict[str, Callable]):
+        self._targets, self._terms = content, style
+        self.content: dict[str, torch.Tensor] = {}
+        self.style: dict[str, torch.Tensor] = {}
+
+    def taps(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+        def tap(layer: str) -> Callable[[torch.Tensor], torch.Tensor]:
+            def apply(f: torch.Tensor) -> torch.Tensor:
+                if layer in self._targets:
+                    f, self.content[layer] = losses.content_tap(f, self._targets[layer])
+                if layer in self._terms:
+                    f, self.style[layer] = self._terms[layer](f)
+                return f
+            return apply
+        return {layer: tap(layer) for layer in dict.fromkeys([*self._targets, *self._terms])}
 
 
 # --- targets ------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ The network is cut after the deepest layer a run asks for, so shallow runs cost 
 
 from __future__ import annotations
 
+from typing import Callable, Mapping
+
 import torch
 from torch import nn
 
@@ -91,9 +93,13 @@ class VGG(nn.Module):
         std = image.new_tensor(TORCH_STD).view(1, 3, 1, 1)
         return (image - mean) / std
 
-    def forward(self, image: torch.Tensor, layers: list[str] | tuple[str, ...]) -> dict[str, torch.Tensor]:
-        """Feature maps {layer: (B, C, H, W)} for an RGB batch in [0, 1]; stops at the deepest layer."""
-        wanted = set(layers)
+    def forward(self, image: torch.Tensor, layers: list[str] | tuple[str, ...],
+                taps: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None) -> dict[str, torch.Tensor]:
+        """Feature maps {layer: (B, C, H, W)} for an RGB batch in [0, 1]; stops at the deepest layer.
+        `taps` {layer: function} replace a layer's output on the chain by the function of it (a loss
+        that passes its features on: losses.gram_tap)."""
+        taps = taps or {}
+        wanted = set(layers) | set(taps)
         missing = wanted - set(self._modules)
         if missing:
             raise ImpastoError(f"layers {sorted(missing)} lie beyond this network's cut")
@@ -106,6 +112,8 @@ class VGG(nn.Module):
         features = {}
         for name, module in self._modules.items():
             x = module(x)
+            if name in taps:
+                x = taps[name](x)
             if name in wanted:
                 features[name] = x
                 if len(features) == len(wanted):
