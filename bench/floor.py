@@ -81,22 +81,29 @@ def conv_throughput(precision: str, device: str = "auto", repeats: int = 5) -> f
     return sum(flops) / sum(seconds) / 1e9
 
 
-def vgg_pass(width: int, height: int, precision: str, device: str = "auto", batch: int = 1,
-             last: str = "relu5_1", backward: bool = True, repeats: int = 5) -> float:
-    """Seconds of the bare VGG16 forward (+backward) to `last`, as impasto places it."""
-    engine = Engine(device, precision)
-    place = engine.default_placement
-    vgg = engine.vgg([last])
+def bare_vgg_pass(width: int, height: int, precision: str, device: str = "auto", batch: int = 1,
+                  last: str = "relu5_1", backward: bool = True, engine: Engine | None = None):
+    """fn() running the bare VGG16 forward (+backward) to `last` once, as impasto places it (on
+    `engine`'s loaded network if given, so no second copy of the weights), synchronised."""
+    engine = engine or Engine(device, precision)
+    place = engine.placement(device, precision)
+    vgg = engine.vgg([last], placement=place)
     x = torch.rand(batch, 3, height, width, device=place.device, requires_grad=backward)
 
     def run() -> None:
-        out = vgg(x, [last])[last]
         if backward:
-            out.float().sum().backward()
-    if backward:
-        return timed(run, repeats, place.synchronize)
-    with torch.no_grad():
-        return timed(run, repeats, place.synchronize)
+            vgg(x, [last])[last].float().sum().backward()
+        else:
+            with torch.no_grad():
+                vgg(x, [last])
+        place.synchronize()
+    return run
+
+
+def vgg_pass(width: int, height: int, precision: str, device: str = "auto", batch: int = 1,
+             last: str = "relu5_1", backward: bool = True, repeats: int = 5) -> float:
+    """Seconds of the bare VGG16 forward (+backward) to `last`, as impasto places it."""
+    return timed(bare_vgg_pass(width, height, precision, device, batch, last, backward), repeats)
 
 
 def transformer_forward(width_mult: float, width: int, height: int, precision: str, device: str = "auto",

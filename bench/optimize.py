@@ -1,8 +1,8 @@
 """Benchmark Gatys et al. optimization on the current device.
 
-Prints seconds per iteration (median over the timed iterations, after warm-up), the same as a
-multiple of the bare VGG16 forward+backward to relu5_1 at that size and precision (bench/floor.py,
-measured in the same run) and peak memory at 256 and 512 px for L-BFGS and Adam in fp32 and bf16,
+Prints seconds per iteration (median over the timed iterations, after warm-up), the bare VGG16
+forward+backward to relu5_1 at that size and precision (bench/floor.py) timed right before each
+iteration in the same process, the median of iteration / bare pass over those pairs, and peak memory at 256 and 512 px for L-BFGS and Adam in fp32 and bf16,
 then the total loss after 100 and 300 iterations. Each configuration runs in its own process so
 that peak memory is its own.
 
@@ -31,39 +31,52 @@ def child(args: argparse.Namespace) -> None:
 
     import torch
 
-    from floor import vgg_pass
+    from floor import bare_vgg_pass
+    from impasto.engine import default_engine
     from impasto.images import load_image, resize_long_side
     from impasto.optimize import run_optimization
     from impasto.runtime import resolve_device
 
     device = resolve_device(args.device)
-    stamps: list[float] = []
+    width, height = resize_long_side(load_image(CONTENT), args.size).size
+    # Each iteration is paired with a bare pass timed right before it, on the run's own loaded
+    # network: this VM's speed drifts by 5-20 % within minutes, so a floor timed before or after
+    # the iterations (as this bench first did) moved the multiple more than the code did.
+    floor_pass = bare_vgg_pass(width, height, args.precision, args.device, engine=default_engine()) \
+        if args.warmup else None
+    iterations: list[float] = []
+    floors: list[float] = []
+    started: list[float] = []
 
     def on_iteration(event) -> None:
         if event.phase != "iteration":
             return
         if device.type == "cuda":
             torch.cuda.synchronize()
-        stamps.append(time.perf_counter())
+        if started:
+            iterations.append(time.perf_counter() - started[0])
+        if floor_pass is not None:
+            start = time.perf_counter()
+            floor_pass()
+            floors.append(time.perf_counter() - start)
+        started[:] = [time.perf_counter()]
 
     # one scale from noise: the per-iteration cost at the stated size, and the paper's start
     result = run_optimization(CONTENT, STYLE, size=args.size, iterations=args.iterations, scales=1, init="noise",
                               optimizer=args.optimizer, precision=args.precision, device=args.device,
                               progress=on_iteration)
-    steps = [b - a for a, b in zip(stamps[args.warmup:], stamps[args.warmup + 1:])]
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    # The floor is timed in this process right after the iterations (this VM's speed drifts by
-    # ~15 % between runs minutes apart, which a floor from another process would not see), once
-    # the peak memory above is read.
-    width, height = resize_long_side(load_image(CONTENT), args.size).size
-    floor = vgg_pass(width, height, args.precision, args.device, repeats=5) if args.warmup else None
+    # iteration i + 1 ran right after floor pass i
+    steps = iterations[args.warmup:]
+    paired = [(it, fl) for it, fl in zip(iterations, floors)][args.warmup:]
     history = result.history
     print(json.dumps({
         "s_per_iter": statistics.median(steps) if steps else None,
-        "floor": floor,
+        "floor": statistics.median(fl for _, fl in paired) if paired else None,
+        "x_floor": statistics.median(it / fl for it, fl in paired) if paired else None,
         "peak_mib": peak,
         "loss_100": history[100] if len(history) > 100 else None,
         "loss_final": result.total_loss,
@@ -106,9 +119,8 @@ def main() -> None:
         for optimizer, precision in configs:
             r = run_child(size, optimizer, precision, args.timed_iterations + args.warmup, args.device,
                           args.warmup)
-            floor = r["floor"]
             print(f"{r['width']:>4}x{r['height']:<4} {optimizer:>9} {precision:>9} {r['s_per_iter']:8.3f} "
-                  f"{floor:8.3f} {r['s_per_iter'] / floor:8.2f} {r['peak_mib']:9.0f}", flush=True)
+                  f"{r['floor']:8.3f} {r['x_floor']:8.2f} {r['peak_mib']:9.0f}", flush=True)
     print(f"\ntotal loss at {args.loss_size} px (from noise, default weights)")
     print(f"{'optimizer':>9} {'precision':>9} {'after 100':>12} {f'after {args.loss_iterations}':>12} {'wall s':>8}")
     for optimizer, precision in configs:

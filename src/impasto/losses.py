@@ -58,7 +58,10 @@ class _GramTap(torch.autograd.Function):
     The features pass through unchanged: placed in the loss network's chain (VGG's `taps`), the
     gradient arriving from the layers above is added in that same product (baddbmm), where a loss
     on a branch wrote its gradient out for autograd to sum with the chain's (25 MB each way at
-    relu1_1 of a 512 px image). Used off the chain, the first output is simply left unused."""
+    relu1_1 of a 512 px image). It is added in place: on VGG's plain chain that gradient is the
+    next layer's own fresh output (a convolution's or a pooling's backward), which nothing else
+    holds, and a new 25 MB buffer at relu1_1 cost a copy and, on a bad spell, 10-20 ms of page
+    faults per iteration. Used off the chain, the first output is simply left unused."""
 
     @staticmethod
     def forward(ctx, features, high, low, gram_scale, loss_scale):
@@ -80,13 +83,13 @@ class _GramTap(torch.autograd.Function):
         if grad_chain is None:
             gf = f @ step
         else:
-            gf = torch.baddbmm(_rows(_channels_last(grad_chain.to(f.dtype))), f, step)
+            gf = _rows(_channels_last(grad_chain.to(f.dtype))).baddbmm_(f, step)
         return gf.reshape(batch, height, width, channels).permute(0, 3, 1, 2), None, None, None, None
 
 
 class _ContentTap(torch.autograd.Function):
     """features -> (features, L_content of Eq. 1), whose gradient F - P joins the chain's in one
-    addition (see _GramTap)."""
+    addition, in place (see _GramTap)."""
 
     @staticmethod
     def forward(ctx, features, target):
@@ -102,7 +105,7 @@ class _ContentTap(torch.autograd.Function):
         diff, = ctx.saved_tensors
         if grad_chain is None:
             return diff * grad, None
-        return torch.addcmul(_channels_last(grad_chain), _channels_last(diff), grad), None
+        return _channels_last(grad_chain).addcmul_(_channels_last(diff), grad), None
 
 
 def _channels_last(t: torch.Tensor) -> torch.Tensor:

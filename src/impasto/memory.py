@@ -40,7 +40,8 @@ def estimate_bytes(pixels: int, style_pixels: list[int], bytes_per_value: int, c
     largest = max(c for _, c in layers)
     activations = pixels * (stored + 2 * largest) * bytes_per_value       # forward kept + backward
     gram_copies = pixels * sum(c for name, c in layers if name in style_layers) * 4
-    history = 2 * min(iterations, LBFGS_HISTORY) * pixels * channels * 4 if lbfgs else 0
+    # lbfgs.LBFGS: the pairs and a spare one, filled as they come, its last gradient and direction
+    history = (2 * min(iterations, LBFGS_HISTORY + 1) + 2) * pixels * channels * 4 if lbfgs else 0
     buffers = 6 * pixels * 3 * 4
     painting = max(style_pixels, default=0) * (2 * largest * bytes_per_value + 3 * 4 * 2)
     return BASE + max(activations + gram_copies + history + buffers, painting)
