@@ -86,6 +86,24 @@ def test_avg_pooling():
     assert isinstance(vgg.pool1, torch.nn.AvgPool2d)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_max_pooling_gradient_is_torchs_bit_for_bit(dtype):
+    # VGG's max pooling takes its backward by max_unpool2d (faster on the CPU): the same gradient,
+    # at odd sizes too (the last row and column dropped) and with ties (ReLU's zeros).
+    generator = torch.Generator().manual_seed(0)
+    x = torch.relu(torch.randn(2, 8, 13, 18, generator=generator)).to(dtype)
+    x = x.contiguous(memory_format=torch.channels_last)
+    grad = torch.randn(2, 8, 6, 9, generator=generator).to(dtype)
+    ours, reference = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    vgg = load_vgg(["relu2_1"])
+    out = vgg.pool1(ours)
+    out.backward(grad)
+    expected = torch.nn.functional.max_pool2d(reference, 2, 2)
+    expected.backward(grad)
+    assert torch.equal(out, expected) and torch.equal(ours.grad, reference.grad)
+    assert ours.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("bad", ["relu6_1", "conv4_4", "banana"])
 def test_unknown_layer_names(bad):
     with pytest.raises(ImpastoError, match="unknown layer"):

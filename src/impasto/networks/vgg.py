@@ -59,6 +59,37 @@ def check_layers(network: str, layers: list[str]) -> None:
         )
 
 
+class _MaxPoolByUnpool(torch.autograd.Function):
+    """2x2 max pooling whose backward is max_unpool2d of the gradient by the pooling's indices: the
+    same scatter, bit for bit, as max_pool2d's own backward, which on the CPU took 1.6-2.6x as long
+    (bf16, channels_last, a 512x384 VGG16 pass: 23 against 12 ms for the four poolings, forward
+    and backward; a tenth of a Gatys iteration)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y, indices = torch.nn.functional.max_pool2d(x, 2, 2, return_indices=True)
+        ctx.save_for_backward(indices)
+        ctx.size = x.shape[-2:]
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        indices, = ctx.saved_tensors
+        return torch.nn.functional.max_unpool2d(grad, indices, 2, 2, output_size=ctx.size)
+
+
+class MaxPool(nn.MaxPool2d):
+    """nn.MaxPool2d(2, 2), with a faster backward on the CPU (_MaxPoolByUnpool)."""
+
+    def __init__(self):
+        super().__init__(2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.requires_grad and torch.is_grad_enabled():
+            return _MaxPoolByUnpool.apply(x)
+        return super().forward(x)
+
+
 class VGG(nn.Module):
     """VGG conv layers up to `last`, returning the feature maps of the layers asked for."""
 
@@ -78,7 +109,7 @@ class VGG(nn.Module):
                 self.add_module(name, nn.ReLU())
             else:
                 # Gatys et al.: average pooling gives slightly more appealing synthesis.
-                self.add_module(name, nn.AvgPool2d(2, 2) if pooling == "avg" else nn.MaxPool2d(2, 2))
+                self.add_module(name, nn.AvgPool2d(2, 2) if pooling == "avg" else MaxPool())
             if name == last:
                 break
         self.requires_grad_(False)
