@@ -184,3 +184,13 @@ def test_tv_loss_gradient_is_autograds():
     """tv_loss writes its gradient out; torch's gradcheck compares it with finite differences."""
     image = torch.rand(2, 3, 7, 9, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(losses.tv_loss, (image,))
+
+
+def test_out_of_range_gradient_is_autograds():
+    """out_of_range writes its gradient out: finite differences agree, and pixels inside 0..1 cost
+    nothing (values kept away from the kinks at 0 and 1, where the difference quotient is not it)."""
+    values = torch.tensor([-0.7, -0.2, 0.1, 0.5, 0.9, 1.3, 1.8], dtype=torch.float64)
+    image = values.repeat(2, 3, 1, 1).requires_grad_(True)
+    assert torch.autograd.gradcheck(losses.out_of_range, (image,))
+    inside = torch.rand(1, 3, 4, 4)
+    assert losses.out_of_range(inside) == 0

@@ -76,7 +76,7 @@ def optimize_pixels(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], Losse
         if optimizer == "adam":
             with torch.no_grad():
                 image.clamp_(0, 1)  # projected gradient: stay a valid image
-        if not torch.isfinite(image).all():
+        if not torch.isfinite(image.detach().sum()):  # a sum is non-finite if any pixel is
             raise ImpastoError("optimization diverged (non-finite pixels); lower the weights or "
                                "the learning rate")
         if on_iteration is not None:
