@@ -62,3 +62,23 @@ def test_a_zero_gradient_leaves_x_in_place():
     for _ in range(3):
         lbfgs.step(torch.zeros(6))
     assert torch.equal(x, torch.ones(6))
+
+
+def test_optimize_pixels_takes_any_layout():
+    # The pixels are optimized as one flat vector: an image in channels_last (as a caller's tensor
+    # may be) is copied to a contiguous one, and the loss still falls to its minimum.
+    from impasto.pixels import optimize_pixels
+
+    target = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    start = torch.rand(1, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+
+    class Terms:
+        def __init__(self, image):
+            self.total = (image - target).pow(2).sum()
+
+        def values(self):
+            return {"total": self.total.item()}
+
+    image, history = optimize_pixels(start, Terms, 15)
+    assert image.shape == start.shape
+    assert history[-1] < 1e-3 * history[0]

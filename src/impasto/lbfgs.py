@@ -24,7 +24,8 @@ CURVATURE_FLOOR = 1e-10  # s^T y at or below this: no usable curvature, the pair
 
 
 class LBFGS:
-    """Minimises over the tensor `x` (updated in place): call step(gradient) once per evaluation."""
+    """Minimises over the contiguous tensor `x` (updated in place): call step(gradient) once per
+    evaluation."""
 
     def __init__(self, x: torch.Tensor, history: int = 20, lr: float = 1.0):
         self.x, self.m, self.lr = x, history, lr

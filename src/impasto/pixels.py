@@ -27,7 +27,7 @@ def optimize_pixels(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], Losse
     that its initial gradient has that RMS (see the closure). With `keep_best`, the best image
     evaluated is returned where the last step (never evaluated: one evaluation per iteration)
     overshot."""
-    image = image.detach().clone().float().requires_grad_(True)
+    image = image.detach().clone(memory_format=torch.contiguous_format).float().requires_grad_(True)
     if optimizer == "lbfgs":
         # One evaluation per iteration, as with Johnson's neural-style; the iterations asked for
         # run, never stopping early. 20 curvature pairs: 100 (neural-style's) made the direction
