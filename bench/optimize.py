@@ -2,8 +2,9 @@
 
 Prints seconds per iteration (median over the timed iterations, after warm-up), the bare VGG16
 forward+backward to relu5_1 at that size and precision (bench/floor.py) timed right before each
-iteration in the same process, the median of iteration / bare pass over those pairs, and peak memory at 256 and 512 px for L-BFGS and Adam in fp32 and bf16,
-then the total loss after 100 and 300 iterations. Each configuration runs in its own process so
+iteration in the same process, the median of iteration / bare pass over those pairs, and peak
+memory at 256 and 512 px for L-BFGS and Adam in fp32 and bf16, then the total loss after 100 and
+300 iterations. Each configuration runs in its own process so
 that peak memory is its own.
 
     .venv/bin/python bench/optimize.py                 # everything (about 12 min on 2 CPU cores)
@@ -71,7 +72,7 @@ def child(args: argparse.Namespace) -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # iteration i + 1 ran right after floor pass i
     steps = iterations[args.warmup:]
-    paired = [(it, fl) for it, fl in zip(iterations, floors)][args.warmup:]
+    paired = list(zip(iterations, floors))[args.warmup:]
     history = result.history
     print(json.dumps({
         "s_per_iter": statistics.median(steps) if steps else None,
