@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from impasto import Engine
-from impasto.export import export_onnx
+from impasto.export import RUNTIME_UPSAMPLING, export_onnx
 from impasto.images import load_image, resize_long_side, to_tensor
 from impasto.models import find_model, read_metadata, style_weights
 from impasto.runners import OnnxRunner, OpenVinoRunner, TorchRunner
@@ -60,13 +60,15 @@ def main() -> None:
     meta = read_metadata(path)
     photo = load_image(ROOT / "examples" / "tubingen.jpg")
     with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = export_onnx(path, Path(tmp) / "model.onnx")
+        # each runtime gets the export form it runs in use (export.RUNTIME_UPSAMPLING)
+        exports = {runtime: export_onnx(path, Path(tmp) / f"{runtime}.onnx", upsampling=form)
+                   for runtime, form in RUNTIME_UPSAMPLING.items()}
         fp32, auto = Engine(args.device, "fp32"), Engine(args.device, "auto")
         style = style_weights(args.model, meta)  # the style's weights in a several-style model
         runners = {"torch fp32": TorchRunner(fp32.transformer(path)[0], fp32.default_placement.for_transformer(), style),
                    "torch auto": TorchRunner(auto.transformer(path)[0], auto.default_placement.for_transformer(), style),
-                   "onnxruntime": OnnxRunner(onnx_path, style),
-                   "openvino auto": OpenVinoRunner(onnx_path, style)}
+                   "onnxruntime": OnnxRunner(exports["onnx"], style),
+                   "openvino auto": OpenVinoRunner(exports["openvino"], style)}
         where = auto.default_placement
         print(f"model {path.name} (width {meta['width']}), device {where.device}, "
               f"auto precision = {str(where.dtype).replace('torch.', '')}, threads {torch.get_num_threads()}")

@@ -128,8 +128,30 @@ def test_inference_rewrites_compute_the_textbook_network(styles):
         assert (got - net(x, style)).abs().max() > 1e-2
 
 
-def test_onnx_export_matches_torch(tmp_path, model_path, photo):
-    onnx_path = export_onnx(model_path, tmp_path / "m.onnx")
+def test_layer_rewrites_compute_the_textbook_network_outside_the_block_form():
+    """A batch with a style per sample takes the layer-by-layer rewrites (the phase upsampling,
+    the 9x9 output convolution at stride 2 over 2x2 blocks) rather than the block-form pass."""
+    torch.manual_seed(2)
+    net = TransformerNet(width=0.25, norm="conditional", styles=3)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.2)
+    style = torch.tensor([[0.2, 0.5, 0.3], [1.0, 0.0, 0.0]])
+    for shape in [(2, 3, 36, 52), (2, 3, 37, 51)]:
+        x = torch.rand(shape)
+        expected = net(x, style)
+        with torch.no_grad():
+            got = net(x, style)
+        assert not net.block_form_applies(x, style)
+        assert (got - expected).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("upsampling", ["phases", "transposed"])
+def test_onnx_export_matches_torch(tmp_path, model_path, photo, upsampling):
+    onnx_path = export_onnx(model_path, tmp_path / "m.onnx", upsampling=upsampling)
+    import onnx
+    ops = {node.op_type for node in onnx.load(str(onnx_path)).graph.node}
+    assert ("ConvTranspose" in ops) == (upsampling == "transposed")  # the form asked for was written
     torch_out = np.asarray(stylize(photo, model_path, precision="fp32"), dtype=float)
     onnx_out = np.asarray(stylize(photo, onnx_path, runtime="onnx"), dtype=float)
     assert onnx_out.shape == torch_out.shape
@@ -202,7 +224,7 @@ def test_openvino_runtime_matches_torch(tmp_path, model_path):
     from impasto.runners import OpenVinoRunner, TorchRunner
     from impasto.runtime import Placement
 
-    onnx_path = export_onnx(model_path, tmp_path / "m.onnx")
+    onnx_path = export_onnx(model_path, tmp_path / "m.onnx", upsampling="transposed")  # OpenVINO's form
     net = load_model(model_path)[0].eval()
     fp32 = OpenVinoRunner(onnx_path, precision="fp32")
     auto = OpenVinoRunner(onnx_path, precision="auto")
@@ -227,7 +249,7 @@ def test_engine_keeps_its_openvino_runner_between_calls(tmp_path, model_path, ph
     first = engine.stylize(photo, model_path, runtime="openvino")
     again = engine.stylize(photo, model_path, runtime="openvino")
     assert engine.loads == 1 and np.array_equal(np.asarray(first), np.asarray(again))
-    runner = engine.exported("openvino", onnx_cache_path(model_path), precision="fp32")
+    runner = engine.exported("openvino", onnx_cache_path(model_path, "openvino"), precision="fp32")
     assert engine.loads == 1 and len(runner.compiled) == 1  # the engine's precision, fp32, was used
     engine.stylize(photo, model_path, runtime="openvino", precision="bf16")
     assert engine.loads == 2  # another precision is another runner

@@ -58,7 +58,7 @@ def choose_runtime(model, config: StylizeConfig, inputs: int) -> str:
         return "torch"
     from .export import onnx_cache_path
 
-    return "openvino" if onnx_cache_path(model).is_file() else "torch"
+    return "openvino" if onnx_cache_path(model, "openvino").is_file() else "torch"
 
 
 def _has_nvidia_gpu() -> bool:
@@ -107,7 +107,7 @@ def make_runner(model, config: StylizeConfig, engine: "Engine | None", inputs: i
         else:
             from .export import cached_onnx
 
-            path, mix = cached_onnx(model), None  # exported once, then reused
+            path, mix = cached_onnx(model, runtime), None  # exported once, then reused
         if engine is not None:  # kept with its compiled shapes for the engine's next call
             import torch
 
@@ -132,7 +132,7 @@ def _export_for_next_time(model) -> None:
     from .export import cached_onnx
 
     try:
-        cached_onnx(model)
+        cached_onnx(model, "openvino")
     except ImpastoError:
         pass  # no writable cache: the torch path works all the same
 

@@ -140,21 +140,6 @@ class _AsOnnxOp(torch.autograd.Function):
         return g.op(op, x, **attributes)
 
 
-def space_to_depth(x: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) -> (N, 4C, H/2, W/2), channel (p, q, c) = pixel (2I + p, 2J + q) of channel c
-    (ONNX SpaceToDepth's order). In this order a channels_last tensor moves in runs of C contiguous
-    values, and stays channels_last."""
-    if exporting():
-        return _AsOnnxOp.apply(x, _space_to_depth, "SpaceToDepth", {"blocksize_i": 2})
-    return _space_to_depth(x)
-
-
-def _space_to_depth(x: torch.Tensor) -> torch.Tensor:
-    n, c, h, w = x.shape
-    x = x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w // 2, 2, c).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(n, h // 2, w // 2, 4 * c).permute(0, 3, 1, 2)
-
-
 def reflect_in_blocks(padded: torch.Tensor) -> None:
     """Fill the two-block border of `padded` (N, 4C, H + 4, W + 4), channels (c, a, b) holding pixel
     (2I + a, 2J + b) of channel c, so that it holds the 4-pixel reflection pad of the full-size image
@@ -178,7 +163,7 @@ def reflect_in_blocks(padded: torch.Tensor) -> None:
 
 
 def depth_to_space(y: torch.Tensor) -> torch.Tensor:
-    """The inverse of space_to_depth: (N, 4C, H, W), channels ordered (a, b, c) -> (N, C, 2H, 2W)
+    """(N, 4C, H, W), channel (a, b, c) = pixel (2I + a, 2J + b) of channel c -> (N, C, 2H, 2W)
     (ONNX DepthToSpace, mode DCR)."""
     if exporting():
         return _AsOnnxOp.apply(y, _depth_to_space, "DepthToSpace", {"blocksize_i": 2, "mode_s": "DCR"})
@@ -192,40 +177,50 @@ def _depth_to_space(y: torch.Tensor) -> torch.Tensor:
 
 
 class SpaceToDepthConv(nn.Conv2d):
-    """A stride-1 convolution with a wide kernel and few output channels (the 9x9 one back to RGB),
-    computed at half resolution for inference: y = depth_to_space(conv(space_to_depth(x), W')),
-    where W' holds the same weights rearranged (a 9x9 kernel becomes 5x5 over 2x2 pixel blocks).
-    The result is the same convolution; it does 1.2x the multiply-adds, but 64 -> 12 channels run
-    near the CPU's dense rate where 16 -> 3 at 9x9 ran at a fifth of it (Zen 4, bf16: 6 against
-    18 ms at 512x384). ONNX export takes it too (SpaceToDepth, Conv, DepthToSpace); training and
-    odd sizes take the plain convolution."""
+    """A stride-1 convolution with a wide odd kernel and few output channels (the 9x9 one back to
+    RGB), computed for inference one 2x2 block of output pixels at a time: y = depth_to_space(
+    conv(x, W', stride 2)), where W' holds the kernel once per output pixel of the block, shifted by
+    its place in it (9x9 becomes 10x10, 3 output channels 12). The result is the same convolution;
+    it does 1.2x the multiply-adds, but 16 -> 12 channels run near the CPU's dense rate where
+    16 -> 3 at 9x9 ran at a fifth of it (Zen 4, bf16: 6 against 18 ms at 512x384, in the first
+    form of this rewrite over space-to-depth blocks, which this form matches in torch). ONNX export
+    takes it too (Conv, DepthToSpace: OpenVINO, Intel AMX, 512x384: 12.3 against 12.9 ms for the
+    network with a SpaceToDepth in front); training and odd sizes take the plain convolution."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fast = (rewritten(x) and self.stride == (1, 1) and self.padding == (0, 0)
+                and self.kernel_size[0] == self.kernel_size[1] and self.kernel_size[0] % 2 == 1
                 and x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0)
         if not fast:
             return super().forward(x)
-        h, w = x.shape[-2:]
-        weight = derived_weight(self, self.weight, self.blocked_weight)
-        y = F.conv2d(space_to_depth(x), weight, None if self.bias is None else self.bias.repeat(4))
-        k = self.kernel_size[0]
-        return depth_to_space(y)[..., : h - k + 1, : w - k + 1]
+        weight = derived_weight(self, self.weight, self.strided_weight)
+        # (k + 1)-wide windows at stride 2 over an even map give exactly its (size - k + 1) / 2 blocks
+        return depth_to_space(F.conv2d(x, weight, None if self.bias is None else self.bias.repeat(4), stride=2))
 
     @staticmethod
-    def blocked_weight(weight: torch.Tensor, inputs: str = "pqi") -> torch.Tensor:
-        """W'[(a, b, o), (p, q, i), m, n] = W[o, i, 2m + p - a, 2n + q - b] (zero outside the kernel),
-        for output pixel (2I + a, 2J + b) read from input block (I + m, J + n), pixel (p, q) in it.
-        Input channels in `inputs` order: "pqi" as space_to_depth makes them, "ipq" as
-        TransformerNet's block-form tail does."""
+    def strided_weight(weight: torch.Tensor) -> torch.Tensor:
+        """W'[(a, b, o), i, 2m + p, 2n + q] = blocked_weight's [(a, b, o), (i, p, q), m, n]: output
+        pixel (2I + a, 2J + b) reads full-size pixel (2I + 2m + p, 2J + 2n + q) of the window at
+        block (I, J). (4 * out, in, k + 1, k + 1), output channels ordered (a, b, o)."""
+        out, cin, k, _ = weight.shape
+        blocks = (k + 2) // 2
+        w = SpaceToDepthConv.blocked_weight(weight).reshape(4 * out, cin, 2, 2, blocks, blocks)  # i, p, q, m, n
+        w = w.permute(0, 1, 4, 2, 5, 3).reshape(4 * out, cin, 2 * blocks, 2 * blocks)         # i, m, p, n, q
+        return w.contiguous(memory_format=torch.channels_last)
+
+    @staticmethod
+    def blocked_weight(weight: torch.Tensor) -> torch.Tensor:
+        """W'[(a, b, o), (i, p, q), m, n] = W[o, i, 2m + p - a, 2n + q - b] (zero outside the kernel),
+        for output pixel (2I + a, 2J + b) read from input block (I + m, J + n), pixel (p, q) in it:
+        the weights of a convolution over 2x2 pixel blocks, input channels ordered (i, p, q) as
+        TransformerNet's block-form tail holds them."""
         out, cin, k, _ = weight.shape
         blocks = (k + 2) // 2
         padded = F.pad(weight, (1, 1, 1, 1))  # taps at -1 and k read zeros
         a, p, m = torch.meshgrid(torch.arange(2), torch.arange(2), torch.arange(blocks), indexing="ij")
         taps = (2 * m + p - a + 1).to(weight.device)                   # (a, p, m) -> index into padded
         w = padded[:, :, taps][..., taps]                              # o, i, a, p, m, b, q, n
-        w = w.permute(2, 5, 0, 3, 6, 1, 4, 7)                          # a, b, o, p, q, i, m, n
-        if inputs == "ipq":
-            w = w.permute(0, 1, 2, 5, 3, 4, 6, 7)
+        w = w.permute(2, 5, 0, 1, 3, 6, 4, 7)                          # a, b, o, i, p, q, m, n
         return w.reshape(out * 4, 4 * cin, blocks, blocks).contiguous(memory_format=torch.channels_last)
 
 
@@ -274,6 +269,11 @@ class UpsampleConv(nn.Module):
     """x2 up: nearest upsampling then convolution (avoids the checkerboard artefacts of a
     fractionally-strided convolution; Odena et al. 2016), or the paper's transposed convolution."""
 
+    # How ONNX export writes the nearest-upsampling path: "phases" (four 2x2 convolutions put back
+    # together by Slice, Concat and DepthToSpace) or "transposed" (the same as one ConvTranspose).
+    # Set per instance by export_onnx; a plain attribute, not part of the state dict.
+    export_form = "phases"
+
     def __init__(self, cin: int, cout: int, norm: str, mode: str, styles: int = 1):
         super().__init__()
         self.mode = mode
@@ -286,6 +286,10 @@ class UpsampleConv(nn.Module):
             raise ImpastoError(f"unknown upsampling {mode!r}; use nearest or deconv")
 
     def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        if self.mode == "nearest" and exporting() and self.export_form == "transposed":
+            weight = derived_weight(self, self.conv[1].weight, self.transposed_weight, "transposed")
+            x = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), weight, stride=2, padding=3)
+            return self.conv(x, style, start=2)
         if self.mode == "nearest" and rewritten(x):
             # Nearest x2, reflection pad 1, 3x3 conv == each output pixel's phase (a, b) of its 2x2
             # block read as a 2x2 conv of the replicate-padded low-resolution map: 4/9 of the
@@ -314,6 +318,17 @@ class UpsampleConv(nn.Module):
         w = torch.einsum("arj,oijk,bsk->aboirs", merge, weight, merge)
         w = torch.stack([torch.stack([w[a, b, ..., a:a + 2, b:b + 2] for b in range(2)]) for a in range(2)])
         return w.reshape(-1, weight.shape[1], 2, 2).contiguous(memory_format=torch.channels_last)
+
+
+    @staticmethod
+    def transposed_weight(weight: torch.Tensor) -> torch.Tensor:
+        """The phase convolutions as one transposed convolution (stride 2, padding 3) of the
+        replicate-padded map: output row Y = 2I + a gets padded input row u = I + a + r through
+        kernel row Y - 2u + 3 = 3 - (2r + a), four distinct rows, so K[i, o] holds W'[(a, b, o), i]
+        at rows and columns 3 - (2r + a), 3 - (2s + b). (in, out, 4, 4)."""
+        out, cin = weight.shape[:2]
+        w = UpsampleConv.phase_weight(weight).reshape(2, 2, out, cin, 2, 2)  # a, b, o, i, r, s
+        return w.permute(3, 2, 4, 0, 5, 1).reshape(cin, out, 4, 4).flip(2, 3).contiguous()
 
 
 PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # (a, b): row and column within a 2x2 output block
@@ -420,7 +435,7 @@ class TransformerNet(nn.Module):
         torch.clamp_min(z, 0.0, out=padded[:, :, 2:-2, 2:-2])  # the ReLU, written inside the border
         reflect_in_blocks(padded)
         conv = out[1]
-        weight = derived_weight(conv, conv.weight, lambda w: SpaceToDepthConv.blocked_weight(2.0 * w, "ipq"), "tail")
+        weight = derived_weight(conv, conv.weight, lambda w: SpaceToDepthConv.blocked_weight(2.0 * w), "tail")
         bias = derived_weight(conv, conv.bias, lambda b: (2.0 * b).repeat(4), "tail_bias")
         y = torch.sigmoid(F.conv2d(padded, weight, bias))
         return depth_to_space(y)
