@@ -84,7 +84,7 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
     return output
 
 
-# Raised when the exported graph changes (2: the rewrites in SpaceToDepth form; 3: 2x2 phase
+# Raised when the exported graph changes (2: the rewrites with a SpaceToDepth; 3: 2x2 phase
 # convs; 4: one export per runtime, in RUNTIME_UPSAMPLING's form).
 EXPORT_FORM = 4
 

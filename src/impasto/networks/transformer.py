@@ -176,16 +176,17 @@ def _depth_to_space(y: torch.Tensor) -> torch.Tensor:
     return y.reshape(n, 2 * h, 2 * w, c4 // 4).permute(0, 3, 1, 2)
 
 
-class SpaceToDepthConv(nn.Conv2d):
+class BlockConv(nn.Conv2d):
     """A stride-1 convolution with a wide odd kernel and few output channels (the 9x9 one back to
     RGB), computed for inference one 2x2 block of output pixels at a time: y = depth_to_space(
     conv(x, W', stride 2)), where W' holds the kernel once per output pixel of the block, shifted by
     its place in it (9x9 becomes 10x10, 3 output channels 12). The result is the same convolution;
     it does 1.2x the multiply-adds, but 16 -> 12 channels run near the CPU's dense rate where
-    16 -> 3 at 9x9 ran at a fifth of it (Zen 4, bf16: 6 against 18 ms at 512x384, in the first
-    form of this rewrite over space-to-depth blocks, which this form matches in torch). ONNX export
-    takes it too (Conv, DepthToSpace: OpenVINO, Intel AMX, 512x384: 12.3 against 12.9 ms for the
-    network with a SpaceToDepth in front); training and odd sizes take the plain convolution."""
+    16 -> 3 at 9x9 ran at a fifth of it (Zen 4, bf16: 6 against 18 ms at 512x384, measured for the
+    earlier form of this rewrite, a 5x5 convolution after a SpaceToDepth, which this one matches in
+    torch on Intel AMX: 1.7-1.8 ms). ONNX export takes it too (Conv, DepthToSpace; OpenVINO, Intel
+    AMX, 512x384: 11.4-12.3 against 12.9 ms for the network with the SpaceToDepth); training and odd
+    sizes take the plain convolution."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fast = (rewritten(x) and self.stride == (1, 1) and self.padding == (0, 0)
@@ -204,7 +205,7 @@ class SpaceToDepthConv(nn.Conv2d):
         block (I, J). (4 * out, in, k + 1, k + 1), output channels ordered (a, b, o)."""
         out, cin, k, _ = weight.shape
         blocks = (k + 2) // 2
-        w = SpaceToDepthConv.blocked_weight(weight).reshape(4 * out, cin, 2, 2, blocks, blocks)  # i, p, q, m, n
+        w = BlockConv.blocked_weight(weight).reshape(4 * out, cin, 2, 2, blocks, blocks)  # i, p, q, m, n
         w = w.permute(0, 1, 4, 2, 5, 3).reshape(4 * out, cin, 2 * blocks, 2 * blocks)         # i, m, p, n, q
         return w.contiguous(memory_format=torch.channels_last)
 
@@ -374,7 +375,7 @@ class TransformerNet(nn.Module):
                              ConvLayer(c2, c3, 3, 2, norm=norm, styles=styles))
         self.residuals = Chain(*(ResidualBlock(c3, norm, styles) for _ in range(5)))
         self.decoder = Chain(UpsampleConv(c3, c2, norm, upsample, styles), UpsampleConv(c2, c1, norm, upsample, styles),
-                             ConvLayer(c1, 3, 9, norm=None, relu=False, conv=SpaceToDepthConv))
+                             ConvLayer(c1, 3, 9, norm=None, relu=False, conv=BlockConv))
 
     def style_weights(self, style: torch.Tensor | None, batch: int, like: torch.Tensor) -> torch.Tensor | None:
         """Float style weights, (batch, styles) or (1, styles) for the whole batch; None for a
@@ -409,7 +410,7 @@ class TransformerNet(nn.Module):
           channel (the phases of UpsampleConv's fast path, kept in place of being put back
           together): its norm is a group norm over each channel's four phases, the reflection pad
           before the 9x9 convolution is two blocks wide, filled phase by phase, and that convolution
-          reads the blocks directly (SpaceToDepthConv's weights) - no full-size copy until the RGB
+          reads the blocks directly (BlockConv's weights) - no full-size copy until the RGB
           output;
         - (tanh(y) + 1) / 2 = sigmoid(2y), the 2 folded into the last convolution."""
         first = self.encoder[0]
@@ -435,7 +436,7 @@ class TransformerNet(nn.Module):
         torch.clamp_min(z, 0.0, out=padded[:, :, 2:-2, 2:-2])  # the ReLU, written inside the border
         reflect_in_blocks(padded)
         conv = out[1]
-        weight = derived_weight(conv, conv.weight, lambda w: SpaceToDepthConv.blocked_weight(2.0 * w), "tail")
+        weight = derived_weight(conv, conv.weight, lambda w: BlockConv.blocked_weight(2.0 * w), "tail")
         bias = derived_weight(conv, conv.bias, lambda b: (2.0 * b).repeat(4), "tail_bias")
         y = torch.sigmoid(F.conv2d(padded, weight, bias))
         return depth_to_space(y)
