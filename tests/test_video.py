@@ -80,7 +80,8 @@ def test_rate_size_and_audio_are_kept(tmp_path, clip, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert set(summary) == {"output", "frames", "width", "height", "fps", "seconds", "frames_per_second",
                             "audio", "warping_error", "warping_error_frame_by_frame", "warping_error_input",
-                            "timings"}
+                            "runtime", "timings"}
+    assert summary["runtime"] == "openvino"  # runtime auto on a CPU: one frame size, one compile
     assert summary["frames"] == 24 and (summary["width"], summary["height"]) == (90, 50)
     assert summary["fps"] == pytest.approx(30000 / 1001) and summary["audio"] is True
     with av.open(str(out)) as container:
@@ -115,6 +116,20 @@ def test_common_containers_and_codecs(tmp_path, photo, source, target):
     assert summary["frames"] == 8 and (summary["width"], summary["height"]) == (64, 48)
     assert summary["audio"] is (muxer != "gif" and target != ".gif")
     assert len(frames_of(out)) == 8
+
+
+def test_runtime_auto_takes_openvino_for_a_clip_and_torch_without_a_cache(tmp_path, clip, monkeypatch):
+    """On a CPU a clip's frames run on OpenVINO (one size, one compile; the export is made for it);
+    with no writable cache for that export, on torch. (The two runtimes' pictures are compared in
+    test_stylize; through H.264 at this size the codec's own noise, ~4 levels, would hide them.)"""
+    auto = impasto.video(clip, tmp_path / "auto.mp4", model=MODEL, temporal=False, measure=False)
+    asked = impasto.video(clip, tmp_path / "torch.mp4", model=MODEL, temporal=False, measure=False,
+                          runtime="torch")
+    assert (auto["runtime"], asked["runtime"]) == ("openvino", "torch")
+    (tmp_path / "not_a_folder").write_text("")
+    monkeypatch.setenv("IMPASTO_CACHE", str(tmp_path / "not_a_folder"))
+    fallback = impasto.video(clip, tmp_path / "fallback.mp4", model=MODEL, temporal=False, measure=False)
+    assert fallback["runtime"] == "torch" and fallback["frames"] == 24
 
 
 def test_start_duration_and_size(tmp_path, clip):

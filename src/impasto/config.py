@@ -229,8 +229,9 @@ class StylizeConfig(Config):
                              "starry_night=0.6,the_scream=0.4 (weights are normalised to sum to 1)",
                              kind=str, metavar="NAME=W,...")
     runtime: str = option("auto", "torch; openvino or onnx (onnxruntime, fp32 only), both from an "
-                          "ONNX export made once into the cache; or auto: openvino for up to 8 images "
-                          "on a CPU once the export is cached (no torch start-up), torch otherwise",
+                          "ONNX export made once into the cache; or auto: on a CPU openvino for a "
+                          "video's frames, and for up to 8 images once the export is cached (no torch "
+                          "start-up); torch otherwise",
                           choices=("auto", "torch", "openvino", "onnx"))
     device: str = option("auto", DEVICE_HELP)
     precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)

@@ -26,6 +26,8 @@ class TorchRunner:
     norm, 0.5/255 from fp32 on average); one kept in fp32 (a network handed in by the caller,
     still training perhaps) runs under autocast."""
 
+    runtime = "torch"
+
     def __init__(self, net: "TransformerNet", placement: "Placement", style: list[float] | None = None):
         self.net, self.placement, self.style = net, placement, style
         self.cast = next(net.parameters()).dtype == placement.dtype
@@ -47,6 +49,8 @@ class TorchRunner:
 
 class OnnxRunner:
     """An exported model under onnxruntime; pads to a multiple of 4 as TransformerNet.forward does."""
+
+    runtime = "onnx"
 
     def __init__(self, path: str | os.PathLike, style: list[float] | None = None,
                  mix: dict[str, float] | None = None):
@@ -78,6 +82,7 @@ class OpenVinoRunner:
     runs 1.6x faster than one dynamic-shape compile, and a compile takes 0.15-0.4 s; the last few
     shapes stay compiled."""
 
+    runtime = "openvino"
     KEEP_SHAPES = 4    # compiled in memory
     KEEP_BLOBS = 32    # compiled on disk (about 2.4 MB each for the shipped network)
 
