@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from impasto import stylize
+from impasto.stylize import stylize_files
 from impasto.cli import main
 from impasto.errors import ImpastoError
 from impasto.export import export_onnx
@@ -83,9 +84,28 @@ def test_batch_folder_and_glob_with_json(tmp_path, model_path, photo, capsys):
                  "-o", str(tmp_path / "out"), "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
-    assert set(summary) == {"outputs", "ms_per_image"} and summary["ms_per_image"] > 0
+    assert set(summary) == {"outputs", "ms_per_image", "runtime"} and summary["ms_per_image"] > 0
     assert [p.split("/")[-1] for p in summary["outputs"]] == ["a.png", "b.png", "odd.png"]
     assert Image.open(tmp_path / "out" / "b.png").size == (20, 30)
+
+
+def test_runtime_auto_for_a_batch_goes_by_its_sizes(tmp_path, photo, monkeypatch):
+    """More than 8 inputs: OpenVINO when they come in at most 4 sizes (one compile each; the export
+    made now), torch for many sizes; --size sets the sizes the network sees."""
+    monkeypatch.setenv("IMPASTO_CACHE", str(tmp_path / "cache"))  # nothing exported yet
+    same, mixed = tmp_path / "same", tmp_path / "mixed"
+    same.mkdir(), mixed.mkdir()
+    picture = Image.open(photo)
+    for i in range(10):
+        picture.save(same / f"{i}.png")
+        picture.resize((40 + 4 * i, 30 + 3 * i)).save(mixed / f"{i}.png")  # ten sizes, all 4:3
+    (same / "broken.png").write_bytes(b"not an image")  # left out of the count, reported as failed
+    summary = stylize_files([str(same)], "mosaic", tmp_path / "a")
+    assert summary["runtime"] == "openvino" and len(summary["outputs"]) == 10 and len(summary["failures"]) == 1
+    assert stylize_files([str(mixed)], "mosaic", tmp_path / "b")["runtime"] == "torch"
+    resized = stylize_files([str(mixed)], "mosaic", tmp_path / "c", size=48)
+    assert resized["runtime"] == "openvino" and Image.open(tmp_path / "c" / "9.png").size == (48, 36)
+    assert Image.open(tmp_path / "a" / "3.png").size == picture.size
 
 
 @pytest.mark.parametrize("styles", [1, 3])

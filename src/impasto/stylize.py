@@ -22,11 +22,11 @@ from .config import StylizeConfig
 from .errors import ImpastoError, OutputError
 from .files import check_writable
 from .images import (SAVE_FORMATS, ImageInput, check_output_path, check_side, expand_inputs, from_planes,
-                     load_image, resize_long_side, save_image, to_array)
+                     load_image, long_side_size, resize_long_side, save_image, to_array)
 from .models import find_model, parse_mix, read_metadata, style_weights
 from .options import configure
 from .progress import ProgressCallback, Reporter
-from .runners import TorchRunner, exported_runner
+from .runners import OpenVinoRunner, TorchRunner, exported_runner
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -41,13 +41,14 @@ def _is_file_model(model) -> bool:
     return isinstance(model, (str, os.PathLike))
 
 
-def choose_runtime(model, config: StylizeConfig, inputs: int, one_size: bool = False) -> str:
+def choose_runtime(model, config: StylizeConfig, inputs: int, few_sizes: bool = False) -> str:
     """`auto`: OpenVINO on a CPU for a few images when the model's ONNX export is already cached
     (no torch start-up, about 1.5 s saved per command; its pass 1.6x faster than torch's on Intel
-    AMX at 512 px, and 6x faster than onnxruntime's fp32), or for inputs of `one_size` (a clip's
-    frames: one compile serves them all, so the export is made now if it is not cached, once per
-    model); torch otherwise: for batches (one compile per image size would cost more than torch's
-    start-up), GPUs and network objects."""
+    AMX at 512 px, and 6x faster than onnxruntime's fp32), or for inputs of `few_sizes` (a clip's
+    frames, a folder of one camera's photos: one compile per size serves them all, so the export
+    is made now if it is not cached, once per model); torch otherwise: for batches of many sizes
+    (a compile per size, 0.1-0.2 s, would cost more than torch's start-up), GPUs and network
+    objects."""
     if config.runtime != "auto":
         return config.runtime
     if not _is_file_model(model):
@@ -57,7 +58,7 @@ def choose_runtime(model, config: StylizeConfig, inputs: int, one_size: bool = F
         return "openvino" if on_cpu else "onnx"  # onnxruntime's GPU providers, where it has them
     if not on_cpu:
         return "torch"
-    if one_size:
+    if few_sizes:
         from .export import cached_onnx
 
         try:
@@ -97,13 +98,13 @@ def selected_style(model, config: StylizeConfig) -> list[float] | None:
     return style_weights(model, read_metadata(find_model(model)), mix)
 
 
-def make_runner(model, config: StylizeConfig, engine: "Engine | None", inputs: int = 1, one_size: bool = False):
+def make_runner(model, config: StylizeConfig, engine: "Engine | None", inputs: int = 1, few_sizes: bool = False):
     if model is None:
         if not config.mix:
             raise ImpastoError("name a model, or the styles to mix with mix/--mix")
         model = next(iter(parse_mix(config.mix)))  # the file holding the mixed styles
     style = selected_style(model, config)
-    runtime = choose_runtime(model, config, inputs, one_size)
+    runtime = choose_runtime(model, config, inputs, few_sizes)
     if runtime in ("onnx", "openvino"):
         if not _is_file_model(model):
             raise ImpastoError(f"the {runtime} runtime takes a model name or file, not a network object")
@@ -228,18 +229,35 @@ def output_paths(inputs: list[Path], output: str | os.PathLike) -> list[Path]:
     return paths
 
 
+def input_sizes(paths: Sequence[Path], long_side: int | None) -> set[tuple[int, int]]:
+    """The sizes the network will see, from the files' headers (unreadable files left out: the
+    batch reports them), after the --size rescale; orientation aside, as a size count is all it
+    is for."""
+    sizes = set()
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                size = image.size
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue
+        sizes.add(long_side_size(size, long_side) if long_side else size)
+    return sizes
+
+
 def stylize_files(inputs: Sequence[str], model: str | os.PathLike | None, output: str | os.PathLike,
                   config: StylizeConfig | None = None, progress: ProgressCallback | bool | None = None,
                   engine: "Engine | None" = None, **options) -> dict:
     """Stylize many files. Every input is tried: one that cannot be read or written is reported in
     "failures" and the rest go on. Returns {"outputs": [...], "ms_per_image": median network time
-    (None if nothing was stylized)}, plus "failures": [{"input", "error"}] where any failed; a
+    (None if nothing was stylized), "runtime": what ran the network ("torch", "openvino", "onnx")}, plus "failures": [{"input", "error"}] where any failed; a
     Progress event per image."""
     config = configure(StylizeConfig, config, **options)
     report = Reporter(progress, "stylize")
     paths = expand_inputs(inputs)
     targets = output_paths(paths, output)
-    runner = make_runner(model, config, engine, inputs=len(paths))
+    few_sizes = (len(paths) > AUTO_EXPORT_MAX_INPUTS
+                 and len(input_sizes(paths, config.size)) <= OpenVinoRunner.KEEP_SHAPES)
+    runner = make_runner(model, config, engine, inputs=len(paths), few_sizes=few_sizes)
     times, written, failures = [], [], []
     for number, (source, target) in enumerate(zip(paths, targets), start=1):
         try:
@@ -253,7 +271,8 @@ def stylize_files(inputs: Sequence[str], model: str | os.PathLike | None, output
         written.append(str(target))
         report(phase="image", iteration=number, iterations=len(paths), item=str(source),
                image=_event_image(array))
-    summary = {"outputs": written, "ms_per_image": statistics.median(times) if times else None}
+    summary = {"outputs": written, "ms_per_image": statistics.median(times) if times else None,
+               "runtime": runner.runtime}
     if failures:
         summary["failures"] = failures
     return summary

@@ -193,7 +193,7 @@ def video(input: str | os.PathLike, output: str | os.PathLike, model: str | os.P
         if config.method == "fast":
             # many frames of one size: OpenVINO on a CPU (compiled once; Intel AMX, 640x360:
             # 16-17 against 24 ms a frame on torch)
-            runner, optimizer = make_runner(model, config, engine, inputs=1_000_000, one_size=True), None
+            runner, optimizer = make_runner(model, config, engine, inputs=1_000_000, few_sizes=True), None
         else:
             from .engine import default_engine
 
