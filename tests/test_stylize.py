@@ -194,6 +194,11 @@ def test_cli_export_and_onnx_runtime(tmp_path, model_path, photo, capsys):
     assert main(["stylize", str(photo), "--model", str(tmp_path / "m.onnx"), "--runtime", "onnx",
                  "-o", str(tmp_path / "o.jpg")]) == 0
     assert Image.open(tmp_path / "o.jpg").size == (51, 37)
+    assert main(["export", str(model_path), "--onnx", str(tmp_path / "t.onnx"), "--upsampling", "transposed"]) == 0
+    import onnx
+    assert "ConvTranspose" in {node.op_type for node in onnx.load(str(tmp_path / "t.onnx")).graph.node}
+    assert main(["stylize", str(photo), "--model", str(tmp_path / "t.onnx"), "-o", str(tmp_path / "t.png")]) == 0
+    assert Image.open(tmp_path / "t.png").size == (51, 37)
 
 
 def test_readme_export_of_a_shipped_style(tmp_path, photo):

@@ -161,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     e = commands.add_parser("export", help="export a style model to ONNX")
     e.add_argument("model")
     e.add_argument("--onnx", required=True, metavar="OUT.onnx")
+    e.add_argument("--upsampling", choices=("phases", "transposed"), default="phases",
+                   help="how the upsampling layers are written, the same function either way: phases "
+                   "(four small convolutions; fastest under onnxruntime) or transposed (one ConvTranspose; "
+                   "fastest under OpenVINO, which runs .onnx models on a CPU) (default %(default)s)")
 
     v = commands.add_parser("evaluate", help="Johnson et al.'s table: network vs. L-BFGS on the same objective")
     v.add_argument("images", nargs="+")
@@ -321,7 +325,7 @@ def _models(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from .export import export_onnx
 
-    print(f"wrote {export_onnx(args.model, args.onnx)}")
+    print(f"wrote {export_onnx(args.model, args.onnx, upsampling=args.upsampling)}")
     return 0
 
 
