@@ -8,7 +8,9 @@ Medians of --repeats timed passes after two warm-up passes; the network pass onl
 The first pass at each size is also shown for OpenVINO, which compiles the model for each input
 shape then. Beside each size, torch's automatic-precision convolutions timed alone (what its pass
 would cost if nothing else did), as a multiple of the same floor. Then the difference of each path
-from fp32 torch.
+from fp32 torch. OpenVINO runs the export form it gets in use (export.RUNTIME_UPSAMPLING: the
+upsampling as ConvTranspose); "ov phases" is OpenVINO on the other form, to check that choice on
+each machine kind.
 """
 
 from __future__ import annotations
@@ -68,7 +70,9 @@ def main() -> None:
         runners = {"torch fp32": TorchRunner(fp32.transformer(path)[0], fp32.default_placement.for_transformer(), style),
                    "torch auto": TorchRunner(auto.transformer(path)[0], auto.default_placement.for_transformer(), style),
                    "onnxruntime": OnnxRunner(exports["onnx"], style),
-                   "openvino auto": OpenVinoRunner(exports["openvino"], style)}
+                   "openvino auto": OpenVinoRunner(exports["openvino"], style),
+                   # the other export form under OpenVINO, to check the choice on each machine kind
+                   "ov phases": OpenVinoRunner(exports["onnx"], style)}
         where = auto.default_placement
         print(f"model {path.name} (width {meta['width']}), device {where.device}, "
               f"auto precision = {str(where.dtype).replace('torch.', '')}, threads {torch.get_num_threads()}")
@@ -76,11 +80,12 @@ def main() -> None:
         auto_precision = "bf16" if where.dtype == torch.bfloat16 else "fp32"
         print(f"{'size':>10} " + "".join(f"{name:>14}" for name in runners)
               + f"{'floor fp32':>12}{'floor auto':>12}{'torch x':>9}{'openvino x':>12}{'own convs':>11}"
-                f"{'x floor':>9}{'ov first':>10}"
+                f"{'x floor':>9}{'ov first':>10}{'phases x':>10}"
                 "   (ms per image, median; floor: the network's conv FLOPs at the 3x3 conv throughput "
                 "measured just before the row; x: multiples of floor auto; own convs: torch auto's "
                 "convolutions, each timed alone at its shapes; ov first: OpenVINO's first pass at "
-                "this size, compile included)")
+                "this size, compile included; phases x: OpenVINO on onnxruntime's export form, the "
+                "phase convolutions, as a multiple of floor auto)")
         for size in args.sizes:
             # Measured again for every row: a VM's speed drifts by several per cent within minutes.
             throughput = {p: conv_throughput(p, args.device) for p in ("fp32", auto_precision)}
@@ -94,7 +99,7 @@ def main() -> None:
             convs = own_convolutions(lambda: runners["torch auto"](image), args.repeats, where.synchronize) * 1000
             print(f"{image.shape[3]}x{image.shape[2]:<5}" + "".join(f"{ms:14.1f}" for ms in row)
                   + f"{floor32:12.1f}{floor_auto:12.1f}{row[1] / floor_auto:9.2f}{row[3] / floor_auto:12.2f}"
-                  + f"{convs:11.1f}{convs / floor_auto:9.2f}{timed[3][1]:10.0f}", flush=True)
+                  + f"{convs:11.1f}{convs / floor_auto:9.2f}{timed[3][1]:10.0f}{row[4] / floor_auto:10.2f}", flush=True)
         # Quality of the fast paths against fp32 torch, on the 0..255 scale of the saved image.
         image = to_tensor(resize_long_side(photo, 512)).numpy()
         reference = runners["torch fp32"](image)
