@@ -9,7 +9,6 @@ import torch
 from PIL import Image
 
 from impasto import stylize
-from impasto.stylize import stylize_files
 from impasto.cli import main
 from impasto.errors import ImpastoError
 from impasto.export import export_onnx
@@ -17,6 +16,7 @@ from impasto.colour import rgb_to_yiq
 from impasto.images import to_tensor
 from impasto.models import save_model
 from impasto.networks.transformer import TransformerNet
+from impasto.stylize import stylize_files
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +199,9 @@ def test_cli_export_and_onnx_runtime(tmp_path, model_path, photo, capsys):
     assert "ConvTranspose" in {node.op_type for node in onnx.load(str(tmp_path / "t.onnx")).graph.node}
     assert main(["stylize", str(photo), "--model", str(tmp_path / "t.onnx"), "-o", str(tmp_path / "t.png")]) == 0
     assert Image.open(tmp_path / "t.png").size == (51, 37)
+    with pytest.raises(ImpastoError, match="unknown upsampling form"):
+        export_onnx(model_path, tmp_path / "bad.onnx", upsampling="nearest")
+    assert not (tmp_path / "bad.onnx").exists()
 
 
 def test_readme_export_of_a_shipped_style(tmp_path, photo):

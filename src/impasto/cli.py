@@ -13,7 +13,7 @@ import sys
 from dataclasses import MISSING
 
 from .config import (AudioConfig, EvaluateConfig, OptimizeConfig, ReconstructConfig, ServeConfig, StylizeConfig,
-                     TrainConfig, VideoConfig)
+                     TrainConfig, UPSAMPLING_FORMS, VideoConfig)
 from .errors import Cancelled, ImpastoError, OptionError
 from .options import fields_of, value_kind
 
@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = commands.add_parser("export", help="export a style model to ONNX")
     e.add_argument("model")
     e.add_argument("--onnx", required=True, metavar="OUT.onnx")
-    e.add_argument("--upsampling", choices=("phases", "transposed"), default="phases",
+    e.add_argument("--upsampling", choices=UPSAMPLING_FORMS, default="phases",
                    help="how the upsampling layers are written, the same function either way: phases "
                    "(four small convolutions; fastest under onnxruntime) or transposed (one ConvTranspose; "
                    "fastest under OpenVINO, which runs .onnx models on a CPU) (default %(default)s)")

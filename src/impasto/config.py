@@ -20,6 +20,7 @@ AUTO_SCALE_FROM = 256    # outputs above this long side are optimized coarse-to-
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_FROM = 1000      # training runs at least this long compile their network by default
 PRESERVE_COLOR = ("none", "luminance", "histogram")
+UPSAMPLING_FORMS = ("phases", "transposed")  # how ONNX export writes the upsampling (export.py)
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps"
 PRECISION_HELP = "auto: bf16 where the hardware computes it natively (AMX, AVX512-BF16, bf16 GPUs), else fp32"
 
@@ -230,8 +231,9 @@ class StylizeConfig(Config):
                              kind=str, metavar="NAME=W,...")
     runtime: str = option("auto", "torch; openvino or onnx (onnxruntime, fp32 only), both from an "
                           "ONNX export made once into the cache; or auto: on a CPU openvino for a "
-                          "video's frames, and for up to 8 images once the export is cached (no torch "
-                          "start-up); torch otherwise",
+                          "video's frames and for more than 8 images in at most 4 sizes (exported then), "
+                          "and for up to 8 images once the export is cached (no torch start-up); torch "
+                          "otherwise",
                           choices=("auto", "torch", "openvino", "onnx"))
     device: str = option("auto", DEVICE_HELP)
     precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)

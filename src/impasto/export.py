@@ -12,6 +12,7 @@ import os
 import warnings
 from pathlib import Path
 
+from .config import UPSAMPLING_FORMS
 from .errors import ImpastoError, OutputError
 from .files import atomic_path, cache_dir, check_writable, file_sha256
 from .models import find_model, load_model, named_style, style_names, style_weights
@@ -32,8 +33,8 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
     nearest-upsampling layers are written (UpsampleConv.export_form), "phases" or "transposed"; the
     same function either way."""
     output = Path(output)
-    if upsampling not in ("phases", "transposed"):
-        raise ImpastoError(f"unknown upsampling form {upsampling!r}; use phases or transposed")
+    if upsampling not in UPSAMPLING_FORMS:
+        raise ImpastoError(f"unknown upsampling form {upsampling!r}; use {' or '.join(UPSAMPLING_FORMS)}")
     if output.suffix != ".onnx":
         raise ImpastoError(f"ONNX output '{output}' must end in .onnx")
     if output.is_dir():

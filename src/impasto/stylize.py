@@ -249,8 +249,8 @@ def stylize_files(inputs: Sequence[str], model: str | os.PathLike | None, output
                   engine: "Engine | None" = None, **options) -> dict:
     """Stylize many files. Every input is tried: one that cannot be read or written is reported in
     "failures" and the rest go on. Returns {"outputs": [...], "ms_per_image": median network time
-    (None if nothing was stylized), "runtime": what ran the network ("torch", "openvino", "onnx")}, plus "failures": [{"input", "error"}] where any failed; a
-    Progress event per image."""
+    (None if nothing was stylized), "runtime": what ran the network ("torch", "openvino", "onnx")},
+    plus "failures": [{"input", "error"}] where any failed; a Progress event per image."""
     config = configure(StylizeConfig, config, **options)
     report = Reporter(progress, "stylize")
     paths = expand_inputs(inputs)

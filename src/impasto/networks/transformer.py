@@ -270,9 +270,9 @@ class UpsampleConv(nn.Module):
     """x2 up: nearest upsampling then convolution (avoids the checkerboard artefacts of a
     fractionally-strided convolution; Odena et al. 2016), or the paper's transposed convolution."""
 
-    # How ONNX export writes the nearest-upsampling path: "phases" (four 2x2 convolutions put back
-    # together by Slice, Concat and DepthToSpace) or "transposed" (the same as one ConvTranspose).
-    # Set per instance by export_onnx; a plain attribute, not part of the state dict.
+    # How ONNX export writes the nearest-upsampling path (config.UPSAMPLING_FORMS): "phases" (four
+    # 2x2 convolutions put back together by Slice, Concat and DepthToSpace) or "transposed" (the
+    # same as one ConvTranspose). Set per instance by export_onnx; not part of the state dict.
     export_form = "phases"
 
     def __init__(self, cin: int, cout: int, norm: str, mode: str, styles: int = 1):
@@ -319,7 +319,6 @@ class UpsampleConv(nn.Module):
         w = torch.einsum("arj,oijk,bsk->aboirs", merge, weight, merge)
         w = torch.stack([torch.stack([w[a, b, ..., a:a + 2, b:b + 2] for b in range(2)]) for a in range(2)])
         return w.reshape(-1, weight.shape[1], 2, 2).contiguous(memory_format=torch.channels_last)
-
 
     @staticmethod
     def transposed_weight(weight: torch.Tensor) -> torch.Tensor:
