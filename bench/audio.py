@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 import impasto
-from impasto.audio import RandomFilters
-from impasto.config import AudioConfig
-from impasto.sound import read_audio
+from impasto.core.config import AudioConfig
+from impasto.sounds.audio_files import read_audio
+from impasto.sounds.transfer import RandomFilters
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor import cpu_summary, timed  # noqa: E402

@@ -28,7 +28,7 @@ CONTENT, STYLE = ROOT / "examples" / "tubingen.jpg", ROOT / "examples" / "starry
 def trace(size: int, scales: int, iterations: int):
     """(seconds since start, total loss) at every final-scale iteration, the total seconds, and
     the image."""
-    from impasto.optimize import run_optimization
+    from impasto.optimization.optimize import run_optimization
 
     stamps: list[float] = []
     start = time.perf_counter()
@@ -64,8 +64,8 @@ def coarse_to_fine(args: argparse.Namespace) -> None:
         print(f"  time to loss <= {level:10.4g}: single scale {fmt(a)}   coarse-to-fine {fmt(b)}")
     print(json.dumps({"target": target, "single_s": single_s, "c2f_reach_s": reach, "c2f_s": multi_s}))
     if args.figure:
-        from impasto.files import atomic_path
-        from impasto.reconstruct import label_grid
+        from impasto.core.files import atomic_path
+        from impasto.optimization.reconstruct import label_grid
 
         grid = label_grid([(f"1 scale: {args.single_iterations} its, {single_s:.0f} s", single_image),
                            (f"2 scales: {args.coarse_iterations}+{args.coarse_iterations // 2} its, "
@@ -80,7 +80,7 @@ def memory_child(size: int, tile: int, limit_gib: float) -> None:
 
     limit = int(limit_gib * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    from impasto.optimize import run_optimization
+    from impasto.optimization.optimize import run_optimization
 
     start = time.perf_counter()
     result = run_optimization(CONTENT, STYLE, size=size, scales=1, iterations=1, init="content", tile=tile,

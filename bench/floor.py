@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from impasto.engine import Engine
-from impasto.networks.transformer import TransformerNet
-from impasto.runtime import Placement
+from impasto.api import Engine
+from impasto.core.placement import Placement
+from impasto.nets.transformer import TransformerNet
 
 VGG_CONVS = [(64, 256), (128, 128), (256, 64), (512, 32)]   # (channels, side) in a 512 px pass
 

@@ -31,12 +31,12 @@ def child(args: argparse.Namespace) -> None:
     import resource
 
     import torch
-
     from floor import bare_vgg_pass
-    from impasto.engine import default_engine
-    from impasto.images import load_image, resize_long_side
-    from impasto.optimize import run_optimization
-    from impasto.runtime import resolve_device
+
+    from impasto.api import default_engine
+    from impasto.core.images import load_image, resize_long_side
+    from impasto.core.placement import resolve_device
+    from impasto.optimization.optimize import run_optimization
 
     device = resolve_device(args.device)
     width, height = resize_long_side(load_image(CONTENT), args.size).size

@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 
 from impasto import Engine
-from impasto.export import RUNTIME_UPSAMPLING, export_onnx
-from impasto.images import load_image, resize_long_side, to_tensor
-from impasto.models import find_model, read_metadata, style_weights
-from impasto.runners import OnnxRunner, OpenVinoRunner, TorchRunner
+from impasto.core.images import load_image, resize_long_side, to_tensor
+from impasto.feedforward.export import RUNTIME_UPSAMPLING, export_onnx
+from impasto.feedforward.model_files import find_model, read_metadata, style_weights
+from impasto.feedforward.runners import OnnxRunner, OpenVinoRunner, TorchRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -32,7 +32,8 @@ STYLE = ROOT / "examples" / "starry_night.jpg"
 def step_time(data: str, steps: int, device: str, **options) -> float:
     """Median seconds per step of `impasto.train` (whichever impasto is importable)."""
     import torch
-    from impasto.train import train
+
+    from impasto.feedforward.train import train
 
     stamps = []
 
@@ -80,7 +81,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from floor import cpu_summary, train_floor
 
-    from impasto.runtime import Placement
+    from impasto.core.placement import Placement
 
     print(cpu_summary())
     if args.src:

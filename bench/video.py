@@ -20,7 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 import impasto
-from impasto.synthetic import pan_zoom, write_clip
+from impasto.testing import pan_zoom, write_clip
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor import cpu_summary  # noqa: E402

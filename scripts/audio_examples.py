@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from impasto.sound import peak_normalise, write_audio
+from impasto.sounds.audio_files import peak_normalise, write_audio
 
 RATE = 22050
 OUT = Path(__file__).resolve().parents[1] / "examples" / "audio"

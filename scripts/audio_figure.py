@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from impasto.audio import stft
-from impasto.files import atomic_path
-from impasto.sound import read_audio
+from impasto.core.files import atomic_path
+from impasto.sounds.audio_files import read_audio
+from impasto.sounds.transfer import stft
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = [("content: melody.flac", "melody.flac"), ("style: drone.flac", "drone.flac"),

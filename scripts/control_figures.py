@@ -14,10 +14,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from impasto.files import atomic_path
-from impasto.images import load_image, resize_long_side
-from impasto.optimize import run_optimization
-from impasto.reconstruct import label_grid
+from impasto.core.files import atomic_path
+from impasto.core.images import load_image, resize_long_side
+from impasto.optimization.optimize import run_optimization
+from impasto.optimization.reconstruct import label_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES, DOCS = ROOT / "examples", ROOT / "docs" / "images"

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from impasto.files import atomic_path
-from impasto.images import load_image
-from impasto.models import list_models
-from impasto.reconstruct import label_grid
-from impasto.stylize import stylize
+from impasto.core.files import atomic_path
+from impasto.core.images import load_image
+from impasto.feedforward.model_files import list_models
+from impasto.feedforward.stylize import stylize
+from impasto.optimization.reconstruct import label_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

@@ -23,12 +23,12 @@ import shutil
 import statistics
 from pathlib import Path
 
-from impasto.data import PhotoFolder
-from impasto.evaluate import evaluate, format_table
-from impasto.files import atomic_path
-from impasto.models import load_model, read_metadata, save_model
-from impasto.terminal import ProgressBars
-from impasto.train import checkpoint_path, load_checkpoint, seed_checkpoint, train
+from impasto.cli.terminal import ProgressBars
+from impasto.core.files import atomic_path
+from impasto.feedforward.data import PhotoFolder
+from impasto.feedforward.evaluate import evaluate, format_table
+from impasto.feedforward.model_files import load_model, read_metadata, save_model
+from impasto.feedforward.train import checkpoint_path, load_checkpoint, seed_checkpoint, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -110,7 +110,7 @@ def run_evaluation(work: Path, photos: int, content: int, iterations: list[int],
     table = {}
     for name in STYLES:
         rows = evaluate(f"{snapshot}:{name}", DATA / "style" / f"{name}.jpg", images, size=size,
-                        iterations=iterations, progress=ProgressBars(), references=references)
+                        iterations=iterations, progress=ProgressBars(), references=references).rows
         with atomic_path(cache) as tmp:
             tmp.write_text(json.dumps(references))
         per_photo = rows[:-1]

@@ -17,9 +17,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 import impasto
-from impasto.files import atomic_path
-from impasto.flow import FlowEstimator, grey, reliable, warp
-from impasto.synthetic import pan_zoom, write_clip
+from impasto.core.files import atomic_path
+from impasto.testing import pan_zoom, write_clip
+from impasto.videos.flow import FlowEstimator, grey, reliable, warp
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT.parent / "shared" / "data" / "content" / "golden_gate.jpg"

@@ -4,7 +4,7 @@ import sys
 
 import torch
 
-from impasto.train import train
+from impasto.feedforward.train import train
 
 data, style, out_dir = sys.argv[1:4]
 result = train(style, data, f"{out_dir}/ddp.safetensors", iterations=3, batch_size=4, image_size=32,

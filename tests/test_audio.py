@@ -9,8 +9,8 @@ import soundfile
 import torch
 
 import impasto
-from impasto.audio import stft
 from impasto.cli import main
+from impasto.sounds.transfer import stft
 
 RATE = 8000
 TINY = dict(sample_rate=RATE, n_fft=256, filters=256, iterations=100, griffin_lim_iterations=30,

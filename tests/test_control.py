@@ -8,14 +8,13 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from impasto.cli import main
-from impasto.colour import (colour_statistics, luminance, match_colour_histogram, match_luminance,
-                            rgb_to_yiq)
-from impasto.errors import ImpastoError
-from impasto.images import load_image, resize_long_side, to_tensor
-from impasto.masks import load_guides, parse_colour
-from impasto.optimize import OptimizeConfig, finer_start, run_optimization
-from impasto.tiling import feather, tile_starts, tiled_gram
-from impasto.networks import load_vgg
+from impasto.core.colour import colour_statistics, luminance, match_colour_histogram, match_luminance, rgb_to_yiq
+from impasto.core.errors import ImpastoError
+from impasto.core.images import load_image, resize_long_side, to_tensor
+from impasto.losses.tiled_gram import feather, tile_starts, tiled_gram
+from impasto.nets import load_vgg
+from impasto.optimization.masks import load_guides, parse_colour
+from impasto.optimization.optimize import OptimizeConfig, finer_start, run_optimization
 
 FAST = dict(progress=False, precision="fp32")
 

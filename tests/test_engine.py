@@ -9,9 +9,9 @@ from PIL import Image
 
 import impasto
 from impasto import Cancelled, Engine, Progress
-from impasto.models import save_model
-from impasto.networks import weights
-from impasto.networks.transformer import TransformerNet
+from impasto.feedforward.model_files import save_model
+from impasto.nets import vgg_weights as weights
+from impasto.nets.transformer import TransformerNet
 
 FP32 = dict(precision="fp32", device="cpu")
 
@@ -62,7 +62,7 @@ def test_cancel_stops_within_one_iteration_and_writes_nothing(tmp_path, content_
 
 
 def test_cli_cancel_is_one_line(tmp_path, content_path, style_path, capsys, monkeypatch):
-    from impasto import cli
+    from impasto.cli import commands as cli
 
     class Cancelling:
         def __call__(self, event):
@@ -98,8 +98,8 @@ def test_cancelled_train_resumes_exactly(tmp_path, photos, style_path):
     assert [e.iteration for e in record.events] == [1, 2, 3, 4, 5]
     assert torch.load(tmp_path / "b.ckpt", weights_only=False)["iteration"] == 5
     resumed = impasto.train(style_path, photos, tmp_path / "b.safetensors", iterations=7, resume=True, **tiny)
-    a = impasto.models.load_model(tmp_path / "a.safetensors")[0].state_dict()
-    b = impasto.models.load_model(tmp_path / "b.safetensors")[0].state_dict()
+    a = impasto.feedforward.model_files.load_model(tmp_path / "a.safetensors")[0].state_dict()
+    b = impasto.feedforward.model_files.load_model(tmp_path / "b.safetensors")[0].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [h["total"] for h in straight.history] == [h["total"] for h in resumed.history]
 
@@ -124,8 +124,8 @@ def test_second_call_loads_and_hashes_nothing(monkeypatch, content_path, style_p
             return function(*args, **kwargs)
         return wrapped
     monkeypatch.setattr(weights, "tensors_sha256", counting("hash", weights.tensors_sha256))
-    import impasto.networks as networks
-    import impasto.models as models
+    import impasto.feedforward.model_files as models
+    import impasto.nets as networks
     monkeypatch.setattr(networks, "load_state_dict", counting("state", networks.load_state_dict))
     monkeypatch.setattr(models, "load_model", counting("model", models.load_model))
 
@@ -170,7 +170,7 @@ def test_stylize_reports_each_image(tmp_path, content_path, style_path, model_pa
     record = Recorder()
     summary = impasto.stylize_files([str(content_path), str(style_path)], model_path, tmp_path / "out",
                                     progress=record, **FP32)
-    assert len(summary["outputs"]) == 2
+    assert len(summary.outputs) == 2
     assert [(e.phase, e.iteration, e.iterations) for e in record.events] == [("image", 1, 2), ("image", 2, 2)]
     assert record.events[0].item == str(content_path)
 

@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from impasto.cli import main
-from impasto.train import train
+from impasto.feedforward.train import train
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_evaluate_table_and_csv(tmp_path, tiny_model, content_path, style_path, 
 def test_evaluate_reuses_cached_lbfgs_references(tiny_model, content_path, style_path):
     # The L-BFGS results depend on the photo, painting and objective, not on the network: a second
     # evaluation with the same cache runs no optimization and reports the same numbers.
-    from impasto.evaluate import evaluate
+    from impasto.feedforward.evaluate import evaluate
 
     calls = []
     cache: dict = {}
@@ -47,8 +47,8 @@ def test_evaluate_reuses_cached_lbfgs_references(tiny_model, content_path, style
     second = evaluate(tiny_model, style_path, [str(content_path)], iterations=[5], size=32, precision="fp32",
                       references=cache, progress=lambda e: calls.append(e))
     assert not [e for e in calls if e.phase == "iteration"]  # no L-BFGS iteration ran
-    assert second[0]["lbfgs_5"] == first[0]["lbfgs_5"] and second[0]["network"] == first[0]["network"]
+    assert second.rows[0]["lbfgs_5"] == first.rows[0]["lbfgs_5"] and second.rows[0]["network"] == first.rows[0]["network"]
     # other settings (more iterations, another size) are not served from the cache
     third = evaluate(tiny_model, style_path, [str(content_path)], iterations=[5, 8], size=36, precision="fp32",
                      references=cache)
-    assert len(cache) == 2 and "lbfgs_8" in third[0]
+    assert len(cache) == 2 and "lbfgs_8" in third.rows[0]

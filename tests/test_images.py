@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from impasto.errors import ImpastoError
-from impasto.images import check_output_path, load_image, save_image, to_image, to_tensor
+from impasto.core.errors import ImpastoError
+from impasto.core.images import check_output_path, load_image, save_image, to_image, to_tensor
 
 
 def _gradient(size=(40, 30)):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from impasto.lbfgs import LBFGS
+from impasto.optimization.lbfgs import LBFGS
 
 
 def objective(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -67,7 +67,7 @@ def test_a_zero_gradient_leaves_x_in_place():
 def test_optimize_pixels_takes_any_layout():
     # The pixels are optimized as one flat vector: an image in channels_last (as a caller's tensor
     # may be) is copied to a contiguous one, and the loss still falls to its minimum.
-    from impasto.pixels import optimize_pixels
+    from impasto.optimization.pixels import optimize_pixels
 
     target = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     start = torch.rand(1, 3, 8, 8).contiguous(memory_format=torch.channels_last)

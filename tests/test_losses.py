@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from impasto import losses
+from impasto.losses import terms as losses
 
 
 def test_gram_matrix_is_f_f_transpose():
@@ -152,8 +152,8 @@ def test_losses_on_the_chain_equal_the_papers_formulas(layout):
     """Objective takes Gatys' content and style terms on VGG's chain (losses.gram_tap, content_tap),
     adding their gradients to the chain's; value and gradient must equal Eq. 1 and Eq. 5 taken on
     the returned feature maps by autograd, with a layer that is both a content and a style layer."""
-    from impasto.networks.vgg import VGG
-    from impasto.objective import Objective, Targets
+    from impasto.losses.objective import Objective, Targets
+    from impasto.nets.vgg import VGG
 
     torch.manual_seed(0)
     vgg = VGG(last="relu2_1").double()

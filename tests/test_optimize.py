@@ -3,7 +3,7 @@
 import pytest
 
 from impasto import OptimizeConfig, optimize, run_optimization
-from impasto.errors import ImpastoError
+from impasto.core.errors import ImpastoError
 
 TINY = dict(size=64, progress=False)
 

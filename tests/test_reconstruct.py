@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image
 
 from impasto import reconstruct, reconstruction_grid
-from impasto.images import load_image, resize_long_side
+from impasto.core.images import load_image, resize_long_side
 
 
 def test_content_from_relu1_1_recovers_the_photo(content_path):
@@ -27,5 +27,5 @@ def test_grid_has_input_and_five_labelled_tiles(tmp_path, content_path):
     out = tmp_path / "grid.png"
     grid = reconstruction_grid(content_path, "style", size=32, iterations=3, progress=False, output=out)
     saved = Image.open(out)
-    assert saved.size == grid.size
+    assert saved.size == grid.image.size
     assert grid.width > 6 * 32 and grid.height > 24

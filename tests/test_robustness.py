@@ -13,9 +13,9 @@ from PIL import Image
 
 import impasto
 from impasto.cli import main
-from impasto.errors import ImpastoError
-from impasto.models import save_model
-from impasto.networks.transformer import TransformerNet
+from impasto.core.errors import ImpastoError
+from impasto.feedforward.model_files import save_model
+from impasto.nets.transformer import TransformerNet
 
 FP32 = ["--precision", "fp32", "--device", "cpu"]
 
@@ -214,7 +214,8 @@ def test_huge_seed_is_one_line(tmp_path, capsys, content_path, style_path):
 @pytest.mark.parametrize("command", ["stylize", "export", "evaluate"])
 def test_model_without_width_metadata(tmp_path, capsys, content_path, style_path, command):
     from safetensors.torch import load_file, save_file
-    from impasto.models import read_metadata
+
+    from impasto.feedforward.model_files import read_metadata
 
     good = save_model(TransformerNet(width=0.25), tmp_path / "good.safetensors", {})
     meta = read_metadata(good)
@@ -231,7 +232,7 @@ def test_model_without_width_metadata(tmp_path, capsys, content_path, style_path
 # --- 10. smaller -----------------------------------------------------------------------------------
 
 def test_interrupted_train_says_the_checkpoint_is_kept(tmp_path, capsys, monkeypatch, style_path):
-    from impasto import cli
+    from impasto.cli import commands as cli
 
     class Interrupting:
         def __call__(self, event):

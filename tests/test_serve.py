@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 import impasto
-from impasto.config import ServeConfig
+from impasto.core.config import ServeConfig
 from impasto.serve.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -281,7 +281,7 @@ def test_in_a_browser_upload_style_result_and_gallery_after_restart(tmp_path):
 
 
 def test_a_video_job_with_the_temporal_option(client, tmp_path):
-    from impasto.synthetic import pan_zoom, write_clip
+    from impasto.testing import pan_zoom, write_clip
 
     clip = tmp_path / "clip.mp4"
     write_clip(clip, pan_zoom(Image.open(PHOTO), 12, (96, 64)), tone=440.0)

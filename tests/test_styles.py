@@ -13,10 +13,10 @@ from PIL import Image
 
 import impasto
 from impasto.cli import main
-from impasto.data import PhotoFolder, held_out
-from impasto.models import list_models, read_metadata, split_style, style_weights
-from impasto.networks.transformer import ConditionalInstanceNorm, TransformerNet
-from impasto.train import train
+from impasto.feedforward.data import PhotoFolder, held_out
+from impasto.feedforward.model_files import list_models, read_metadata, split_style, style_weights
+from impasto.feedforward.train import train
+from impasto.nets.transformer import ConditionalInstanceNorm, TransformerNet
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(image_size=32, style_size=48, batch_size=2, width=0.25, precision="fp32", device="cpu",
@@ -107,7 +107,7 @@ def test_conditional_norm_mixes_scale_and_shift():
 @pytest.mark.parametrize("runtime", ["onnx", "openvino"])
 def test_onnx_export_takes_the_style_weights(two_styles, tmp_path, runtime):
     out, _ = two_styles
-    from impasto.export import export_onnx
+    from impasto.feedforward.export import export_onnx
 
     onnx_path = export_onnx(out, tmp_path / "two.onnx")
     import onnxruntime as ort
@@ -177,7 +177,7 @@ def test_several_styles_refuse_batch_norm(paintings, photos, tmp_path):
 
 def test_training_goes_on_from_a_model_file_when_its_checkpoint_is_gone(two_styles, paintings, photos, tmp_path):
     out, result = two_styles
-    from impasto.train import checkpoint_path, seed_checkpoint
+    from impasto.feedforward.train import checkpoint_path, seed_checkpoint
 
     target = tmp_path / "again.safetensors"
     assert seed_checkpoint(out, checkpoint_path(target), norm="conditional", iterations=70, **TINY) == 60

@@ -10,13 +10,13 @@ from PIL import Image
 
 from impasto import stylize
 from impasto.cli import main
-from impasto.errors import ImpastoError
-from impasto.export import export_onnx
-from impasto.colour import rgb_to_yiq
-from impasto.images import to_tensor
-from impasto.models import save_model
-from impasto.networks.transformer import TransformerNet
-from impasto.stylize import stylize_files
+from impasto.core.colour import rgb_to_yiq
+from impasto.core.errors import ImpastoError
+from impasto.core.images import to_tensor
+from impasto.feedforward.export import export_onnx
+from impasto.feedforward.model_files import save_model
+from impasto.feedforward.stylize import stylize_files
+from impasto.nets.transformer import TransformerNet
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_preserve_color_keeps_photo_chroma(model_path, content_path):
 
 
 def test_preserve_color_histogram_gives_photo_colour_statistics(model_path, content_path):
-    from impasto.colour import colour_statistics
+    from impasto.core.colour import colour_statistics
 
     photo = to_tensor(Image.open(content_path).convert("RGB"))
     plain = to_tensor(stylize(content_path, model_path, precision="fp32"))
@@ -100,11 +100,11 @@ def test_runtime_auto_for_a_batch_goes_by_its_sizes(tmp_path, photo, monkeypatch
         picture.save(same / f"{i}.png")
         picture.resize((40 + 4 * i, 30 + 3 * i)).save(mixed / f"{i}.png")  # ten sizes, all 4:3
     (same / "broken.png").write_bytes(b"not an image")  # left out of the count, reported as failed
-    summary = stylize_files([str(same)], "mosaic", tmp_path / "a")
+    summary = stylize_files([str(same)], "mosaic", tmp_path / "a").summary()
     assert summary["runtime"] == "openvino" and len(summary["outputs"]) == 10 and len(summary["failures"]) == 1
-    assert stylize_files([str(mixed)], "mosaic", tmp_path / "b")["runtime"] == "torch"
+    assert stylize_files([str(mixed)], "mosaic", tmp_path / "b").runtime == "torch"
     resized = stylize_files([str(mixed)], "mosaic", tmp_path / "c", size=48)
-    assert resized["runtime"] == "openvino" and Image.open(tmp_path / "c" / "9.png").size == (48, 36)
+    assert resized.runtime == "openvino" and Image.open(tmp_path / "c" / "9.png").size == (48, 36)
     assert Image.open(tmp_path / "a" / "3.png").size == picture.size
 
 
@@ -177,7 +177,8 @@ def test_onnx_export_matches_torch(tmp_path, model_path, photo, upsampling):
     assert onnx_out.shape == torch_out.shape
     # compare the raw network outputs too, at two sizes (dynamic height and width)
     import onnxruntime as ort
-    from impasto.models import load_model
+
+    from impasto.feedforward.model_files import load_model
     net = load_model(model_path)[0]
     session = ort.InferenceSession(str(onnx_path))
     for shape in [(1, 3, 64, 96), (2, 3, 40, 28)]:
@@ -232,7 +233,7 @@ def test_bad_input_writes_nothing(tmp_path, model_path, capsys):
 
 
 def test_onnx_runtime_takes_a_model_name_and_exports_once(tmp_path, model_path, photo, monkeypatch):
-    import impasto.export as export
+    import impasto.feedforward.export as export
 
     monkeypatch.setenv("IMPASTO_CACHE", str(tmp_path / "cache"))  # nothing exported yet
     calls = []
@@ -248,9 +249,9 @@ def test_onnx_runtime_takes_a_model_name_and_exports_once(tmp_path, model_path, 
 def test_openvino_runtime_matches_torch(tmp_path, model_path):
     """OpenVINO runs the export in fp32 to torch's fp32 within rounding, and in bf16 (where the CPU
     has it) about as far from fp32 as torch's bf16; one runner serves several sizes, odd ones too."""
-    from impasto.models import load_model
-    from impasto.runners import OpenVinoRunner, TorchRunner
-    from impasto.runtime import Placement
+    from impasto.core.placement import Placement
+    from impasto.feedforward.model_files import load_model
+    from impasto.feedforward.runners import OpenVinoRunner, TorchRunner
 
     onnx_path = export_onnx(model_path, tmp_path / "m.onnx", upsampling="transposed")  # OpenVINO's form
     net = load_model(model_path)[0].eval()
@@ -271,7 +272,7 @@ def test_engine_keeps_its_openvino_runner_between_calls(tmp_path, model_path, ph
     """From Python, calls with runtime="openvino" reuse one runner and its compiled sizes."""
     monkeypatch.setenv("IMPASTO_CACHE", str(tmp_path / "cache"))
     from impasto import Engine
-    from impasto.export import onnx_cache_path
+    from impasto.feedforward.export import onnx_cache_path
 
     engine = Engine("cpu", "fp32")
     first = engine.stylize(photo, model_path, runtime="openvino")

@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from impasto.models import list_models, load_model, read_metadata
-from impasto.train import train
+from impasto.feedforward.model_files import list_models, load_model, read_metadata
+from impasto.feedforward.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(image_size=32, batch_size=2, width=0.25, precision="fp32", device="cpu", progress=False)
@@ -76,7 +76,7 @@ def test_ema_writes_the_averaged_weights_and_resumes_exactly(tmp_path, photos, s
 
 
 def test_resume_refuses_an_average_that_does_not_fit(tmp_path, photos, style_path):
-    from impasto.errors import ImpastoError
+    from impasto.core.errors import ImpastoError
     ema = dict(TINY, ema=0.9)
     train(style_path, photos, tmp_path / "e.safetensors", iterations=2, **ema)
     ckpt = tmp_path / "e.ckpt"
@@ -119,7 +119,7 @@ def test_resume_after_sigkill(tmp_path, photos, style_path):
 
 def test_resume_refuses_other_options(tmp_path, photos, style_path):
     train(style_path, photos, tmp_path / "c.safetensors", iterations=2, **TINY)
-    from impasto.errors import ImpastoError
+    from impasto.core.errors import ImpastoError
     with pytest.raises(ImpastoError, match="other training options"):
         train(style_path, photos, tmp_path / "c.safetensors", iterations=4, resume=True,
               **{**TINY, "style_weight": 0.5})
@@ -159,7 +159,7 @@ def test_resume_goes_on_with_smaller_crops(tmp_path, photos, style_path):
 
 
 def test_resume_refuses_fewer_iterations(tmp_path, photos, style_path):
-    from impasto.errors import ImpastoError
+    from impasto.core.errors import ImpastoError
     train(style_path, photos, tmp_path / "d.safetensors", iterations=3, **TINY)
     with pytest.raises(ImpastoError, match="already at iteration 3"):
         train(style_path, photos, tmp_path / "d.safetensors", iterations=2, resume=True, **TINY)

@@ -17,9 +17,9 @@ from PIL import Image
 
 import impasto
 from impasto.cli import main
-from impasto.images import to_tensor
-from impasto.objective import Objective, Targets, style_targets
-from impasto.synthetic import pan_zoom, write_clip
+from impasto.core.images import to_tensor
+from impasto.losses.objective import Objective, Targets, style_targets
+from impasto.testing import pan_zoom, write_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -63,8 +63,8 @@ def style_losses(frames, painting):
 def test_temporal_halves_the_flicker_without_blurring_the_style(tmp_path, photo):
     source = tmp_path / "pan.mkv"
     write_clip(source, pan_zoom(photo, 20, (128, 72)), container_format="matroska")
-    steady = impasto.video(source, tmp_path / "steady.mkv", model=MODEL)
-    loose = impasto.video(source, tmp_path / "loose.mkv", model=MODEL, temporal=False)
+    steady = impasto.video(source, tmp_path / "steady.mkv", model=MODEL).summary()
+    loose = impasto.video(source, tmp_path / "loose.mkv", model=MODEL, temporal=False).summary()
     assert steady["warping_error"] <= 0.5 * steady["warping_error_frame_by_frame"], steady
     assert loose["warping_error"] == pytest.approx(loose["warping_error_frame_by_frame"])
     assert steady["warping_error_input"] < steady["warping_error"]  # the input is the floor
@@ -112,7 +112,7 @@ def test_common_containers_and_codecs(tmp_path, photo, source, target):
     write_clip(path, pan_zoom(photo, 8, (64, 48)), fps=Fraction(25), codec=codec, pix_fmt=pix_fmt,
                tone=None if muxer == "gif" else 330.0, container_format=muxer)
     out = tmp_path / f"out{target}"
-    summary = impasto.video(path, out, model=MODEL, measure=False)
+    summary = impasto.video(path, out, model=MODEL, measure=False).summary()
     assert summary["frames"] == 8 and (summary["width"], summary["height"]) == (64, 48)
     assert summary["audio"] is (muxer != "gif" and target != ".gif")
     assert len(frames_of(out)) == 8
@@ -122,18 +122,18 @@ def test_runtime_auto_takes_openvino_for_a_clip_and_torch_without_a_cache(tmp_pa
     """On a CPU a clip's frames run on OpenVINO (one size, one compile; the export is made for it);
     with no writable cache for that export, on torch. (The two runtimes' pictures are compared in
     test_stylize; through H.264 at this size the codec's own noise, ~4 levels, would hide them.)"""
-    auto = impasto.video(clip, tmp_path / "auto.mp4", model=MODEL, temporal=False, measure=False)
+    auto = impasto.video(clip, tmp_path / "auto.mp4", model=MODEL, temporal=False, measure=False).summary()
     asked = impasto.video(clip, tmp_path / "torch.mp4", model=MODEL, temporal=False, measure=False,
-                          runtime="torch")
+                          runtime="torch").summary()
     assert (auto["runtime"], asked["runtime"]) == ("openvino", "torch")
     (tmp_path / "not_a_folder").write_text("")
     monkeypatch.setenv("IMPASTO_CACHE", str(tmp_path / "not_a_folder"))
-    fallback = impasto.video(clip, tmp_path / "fallback.mp4", model=MODEL, temporal=False, measure=False)
+    fallback = impasto.video(clip, tmp_path / "fallback.mp4", model=MODEL, temporal=False, measure=False).summary()
     assert fallback["runtime"] == "torch" and fallback["frames"] == 24
 
 
 def test_start_duration_and_size(tmp_path, clip):
-    summary = impasto.video(clip, tmp_path / "part.mp4", model=MODEL, start=0.2, duration=0.3, size=60)
+    summary = impasto.video(clip, tmp_path / "part.mp4", model=MODEL, start=0.2, duration=0.3, size=60).summary()
     assert summary["frames"] == 9 and (summary["width"], summary["height"]) == (60, 33)  # 0.3 s at 29.97
     with av.open(str(tmp_path / "part.mp4")) as container:
         audio = container.streams.audio[0]
@@ -202,9 +202,9 @@ def test_optimize_method_with_the_temporal_loss(tmp_path, photo):
     source = tmp_path / "pan.mp4"
     write_clip(source, pan_zoom(photo, 5, (64, 40)))
     painting = ROOT / "examples" / "starry_night.jpg"
-    steady = impasto.video(source, tmp_path / "a.mp4", method="optimize", style=painting, iterations=30)
+    steady = impasto.video(source, tmp_path / "a.mp4", method="optimize", style=painting, iterations=30).summary()
     loose = impasto.video(source, tmp_path / "b.mp4", method="optimize", style=painting, iterations=30,
-                          temporal=False)
+                          temporal=False).summary()
     assert steady["frames"] == 5 and steady["warping_error_frame_by_frame"] is None
     assert steady["warping_error"] < 0.7 * loose["warping_error"], (steady, loose)
     with pytest.raises(impasto.ImpastoError, match="--style"):

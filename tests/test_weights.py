@@ -5,9 +5,11 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from impasto.errors import ImpastoError
-from impasto.networks import load_vgg, weights
-from impasto.networks.vgg import VGG, layer_names
+from impasto.core.errors import ImpastoError
+from impasto.core.layer_names import layer_names
+from impasto.nets import load_vgg
+from impasto.nets import vgg_weights as weights
+from impasto.nets.vgg import VGG
 
 
 def test_vgg16_converted_cached_and_pinned(weights_cache):

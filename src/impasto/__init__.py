@@ -6,28 +6,26 @@
     image = impasto.stylize("photo.jpg", "starry_night")   # module-level: a default engine
 
 Names are imported on first use, so `import impasto` (and `impasto --help`) does not load torch.
+The folders, lowest first: core, nets, losses, optimization, feedforward, videos and sounds, then
+api (the Engine), then the front ends cli and serve; a folder imports only from those below it.
 """
 
 import importlib
-import sys
-import types
 
 __version__ = "0.1.0"
 
 _WHERE = {
-    "AudioConfig": "config", "EvaluateConfig": "config", "OptimizeConfig": "config", "ReconstructConfig": "config",
-    "StylizeConfig": "config", "TrainConfig": "config", "VideoConfig": "config",
-    "Engine": "engine", "default_engine": "engine",
-    "Cancelled": "errors", "ImpastoError": "errors", "OptionError": "errors",
-    "Progress": "progress",
-    "audio": "audio", "AudioResult": "audio", "evaluate": "evaluate", "OptimizeResult": "optimize", "optimize": "optimize",
-    "run_optimization": "optimize", "reconstruct": "reconstruct", "reconstruction_grid": "reconstruct",
-    "stylize": "stylize", "stylize_files": "stylize", "TrainResult": "train", "train": "train",
-    "video": "video",
+    "AudioConfig": "core.config", "EvaluateConfig": "core.config", "OptimizeConfig": "core.config",
+    "ReconstructConfig": "core.config", "StylizeConfig": "core.config", "TrainConfig": "core.config",
+    "VideoConfig": "core.config",
+    "Cancelled": "core.errors", "ImpastoError": "core.errors", "OptionError": "core.errors",
+    "Progress": "core.progress", "Result": "core.results",
+    "OptimizeResult": "optimization.optimize", "TrainResult": "feedforward.train",
+    "AudioResult": "sounds.transfer",
+    "Engine": "api", "default_engine": "api", "audio": "api", "evaluate": "api", "export": "api",
+    "optimize": "api", "run_optimization": "api", "reconstruct": "api", "reconstruction_grid": "api",
+    "stylize": "api", "stylize_files": "api", "train": "api", "video": "api",
 }
-# Functions that share their module's name: `impasto.optimize` is the function, the module stays
-# importable as `impasto.optimize` through sys.modules (`from impasto.optimize import ...`).
-_FUNCTIONS = {"audio", "video", "evaluate", "optimize", "reconstruct", "stylize", "train"}
 __all__ = sorted(_WHERE) + ["__version__"]
 
 
@@ -41,15 +39,3 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return __all__
-
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name: str, value) -> None:
-        # The import system sets a submodule as an attribute of its package; for the names
-        # above that would hide the function, so the function (or the lazy lookup) wins.
-        if name in _FUNCTIONS and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

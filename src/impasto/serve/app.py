@@ -18,8 +18,8 @@ from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from PIL import Image
 
-from ..config import PRESERVE_COLOR, ServeConfig
-from ..errors import ImpastoError
+from ..core.config import PRESERVE_COLOR, ServeConfig
+from ..core.errors import ImpastoError
 from .jobs import Workers
 from .store import FINISHED, Store
 from .styles import painting_for, shipped_styles
@@ -36,7 +36,7 @@ def default_data_dir() -> Path:
 
 
 def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> FastAPI:
-    from ..engine import default_engine
+    from ..api import default_engine
 
     store = Store(Path(config.data) if config.data else default_data_dir())
     workers = Workers(store, engine or default_engine())
@@ -88,7 +88,7 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
         within the limits, else None; 4xx for a video it will not take."""
         import tempfile
 
-        from ..media import open_clip
+        from ..videos.codec import open_clip
 
         with tempfile.NamedTemporaryFile(suffix=".video") as tmp:
             tmp.write(data)
@@ -131,7 +131,7 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
             raise
         except Exception:  # noqa: BLE001 - whatever Pillow raises, it is not an image we take
             raise HTTPException(415, f"the {what} is not an image this server can read") from None
-        from ..images import load_image
+        from ..core.images import load_image
 
         try:  # decodable, but perhaps not usable (too small, odd mode): the request is wrong
             image = load_image(image, what)

@@ -10,9 +10,9 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import Cancelled, ImpastoError, first_line
-from ..files import atomic_path
-from ..progress import Progress
+from ..core.errors import Cancelled, ImpastoError, first_line
+from ..core.files import atomic_path
+from ..core.progress import Progress
 from .store import Store
 from .styles import painting_for
 
@@ -79,11 +79,10 @@ class Workers:
 
         try:
             if job.settings.get("video"):
-                from ..video import video
-
-                video(folder / "input.video", folder / "result.mp4", job.settings["style"], engine=self.engine,
-                      size=job.settings.get("size"), preserve_color=job.settings.get("preserve_color", "none"),
-                      temporal=job.settings.get("temporal", True), progress=progress)
+                s = job.settings
+                self.engine.video(folder / "input.video", folder / "result.mp4", s["style"], size=s.get("size"),
+                                  preserve_color=s.get("preserve_color", "none"), temporal=s.get("temporal", True),
+                                  progress=progress)
             else:
                 picture = self._work(job, folder, progress)
                 with atomic_path(folder / "result.png") as tmp:
@@ -107,10 +106,8 @@ class Workers:
         s = job.settings
         photo = folder / "photo.png"
         if job.method == "fast":
-            from ..stylize import stylize
-
-            return stylize(photo, s["style"], size=s.get("size"), preserve_color=s.get("preserve_color", "none"),
-                           engine=self.engine, progress=progress)
+            return self.engine.stylize(photo, s["style"], size=s.get("size"),
+                                       preserve_color=s.get("preserve_color", "none"), progress=progress)
         painting = folder / "style.png" if s.get("style_file") else painting_for(s["style"])
         given = {k: s[k] for k in ("iterations", "style_weight") if s.get(k) is not None}  # else optimize's
         result = self.engine.run_optimization(photo, [painting], size=s.get("size") or 384,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ImpastoError
-from ..models import SHIPPED, list_models
+from ..core.errors import ImpastoError
+from ..feedforward.model_files import SHIPPED, list_models
 
 PAINTINGS = SHIPPED / "paintings"
 

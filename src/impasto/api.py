@@ -1,0 +1,149 @@
+"""The one front door: every command as a method of the Engine, and as a module-level function
+on a default engine. The CLI, the web app and Python users call every kind of work this way.
+
+    engine = impasto.Engine(device="auto", precision="auto")
+    engine.stylize("photo.jpg", "starry_night")        # loads the model once
+    engine.optimize("photo.jpg", "painting.jpg", progress=print)
+
+Each command returns a Result (core/results.py): `summary()` is what `--json` prints.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from .core.cache import NetworkCache
+
+__all__ = ["Engine", "default_engine", "audio", "evaluate", "export", "optimize", "reconstruct",
+           "reconstruction_grid", "run_optimization", "stylize", "stylize_files", "train", "video"]
+
+
+class Engine(NetworkCache):
+    """The cache of loaded networks (NetworkCache) with every command on top."""
+
+    def vgg(self, layers, network="vgg16", pooling="max", weights=None, placement=None):
+        """The frozen VGG loss network cut after the deepest of `layers`, kept loaded."""
+        from .nets import cached_vgg
+
+        return cached_vgg(self, layers, network, pooling, weights, placement)
+
+    def transformer(self, model, placement=None):
+        """(style network, its metadata) for a model name or file, kept loaded."""
+        from .feedforward.model_files import cached_transformer
+
+        return cached_transformer(self, model, placement)
+
+    def exported(self, runtime, path, style=None, mix=None, precision="auto"):
+        """An OpenVINO or onnxruntime runner of an ONNX file, kept with its compiled sizes."""
+        from .feedforward.runners import cached_runner
+
+        return cached_runner(self, runtime, path, style, mix, precision)
+
+    def run_optimization(self, content, styles=None, config=None, output=None, progress=None, **options):
+        """Gatys et al.: an OptimizeResult (the image, its losses); see optimization/optimize.py."""
+        from .optimization.optimize import run_optimization
+
+        return run_optimization(content, styles, config, output, progress, cache=self, **options)
+
+    def optimize(self, content, styles=None, progress=None, **options):
+        """Gatys et al.; the stylized PIL image."""
+        return self.run_optimization(content, styles, progress=progress, **options).image
+
+    def reconstruct(self, image, target, layers, config=None, output=None, progress=None, **options):
+        """Gatys et al.'s Fig. 1 reconstructions; see optimization/reconstruct.py."""
+        from .optimization.reconstruct import reconstruct
+
+        return reconstruct(image, target, layers, config, output, progress, cache=self, **options)
+
+    def reconstruction_grid(self, image, target, config=None, output=None, progress=None, **options):
+        from .optimization.reconstruct import reconstruction_grid
+
+        return reconstruction_grid(image, target, config, output, progress, cache=self, **options)
+
+    def stylize(self, image, model=None, config=None, progress=None, **options):
+        """Johnson et al.: one image through a style network, a PIL image; see feedforward/stylize.py."""
+        from .feedforward.stylize import stylize
+
+        return stylize(image, model, config, progress, cache=self, **options)
+
+    def stylize_files(self, inputs, model, output, config=None, progress=None, **options):
+        """Many files through a style network: a StylizeResult."""
+        from .feedforward.stylize import stylize_files
+
+        return stylize_files(inputs, model, output, config, progress, cache=self, **options)
+
+    def train(self, style, data, output, config=None, resume=False, progress=None, **options):
+        """Johnson et al.: train a style network; see feedforward/train.py."""
+        from .feedforward.train import train
+
+        return train(style, data, output, config, resume, progress, cache=self, **options)
+
+    def evaluate(self, model, style, images, config=None, csv_path=None, progress=None, **options):
+        """Johnson et al.'s Table 1; see feedforward/evaluate.py."""
+        from .feedforward.evaluate import evaluate
+
+        return evaluate(model, style, images, config, csv_path, progress, cache=self, **options)
+
+    def export(self, model, output, upsampling: str = "phases", **options):
+        """A style model as ONNX: an ExportResult."""
+        from .feedforward.export import ExportResult, export_onnx
+
+        return ExportResult(str(export_onnx(model, output, upsampling=upsampling, **options)))
+
+    def video(self, input, output, model=None, config=None, progress=None, **options):
+        """A clip through a style network (or optimized), without flicker: a VideoResult."""
+        from .videos.transfer import video
+
+        return video(input, output, model, config, progress, cache=self, **options)
+
+    def audio(self, content, style, config=None, progress=None, output: str | os.PathLike | None = None,
+              **options):
+        """Ulyanov & Lebedev: an AudioResult; with `output`, the sound is written there too (its
+        format checked before the work)."""
+        from .sounds.audio_files import check_audio_output, write_audio
+        from .sounds.transfer import audio
+
+        if output is not None:
+            check_audio_output(output)
+        result = audio(content, style, config, progress, cache=self, **options)
+        if output is not None:
+            write_audio(output, result.samples, result.sample_rate)
+            result.output = str(output)
+        return result
+
+
+_default: Engine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> Engine:
+    """The engine behind the module-level functions (impasto.optimize, impasto.stylize, ...)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Engine()
+        return _default
+
+
+def _on_default(name: str):
+    method = getattr(Engine, name)
+
+    def command(*args, engine: Engine | None = None, **options):
+        return method(engine or default_engine(), *args, **options)
+    command.__name__ = command.__qualname__ = name
+    command.__doc__ = method.__doc__
+    return command
+
+
+audio = _on_default("audio")
+evaluate = _on_default("evaluate")
+export = _on_default("export")
+optimize = _on_default("optimize")
+reconstruct = _on_default("reconstruct")
+reconstruction_grid = _on_default("reconstruction_grid")
+run_optimization = _on_default("run_optimization")
+stylize = _on_default("stylize")
+stylize_files = _on_default("stylize_files")
+train = _on_default("train")
+video = _on_default("video")

@@ -1,0 +1,5 @@
+"""The `impasto` command."""
+
+from .commands import main
+
+__all__ = ["main"]
