@@ -340,19 +340,13 @@ def _video(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import dataclasses
-    import secrets
-
     from ..core.options import configure
 
-    config = configure(ServeConfig, **_given(args, ServeConfig))
-    loopback = config.host in ("127.0.0.1", "localhost", "::1")
-    if not loopback and not config.token:  # reachable from elsewhere: never without a token
-        config = dataclasses.replace(config, token=secrets.token_urlsafe(24))
     try:
-        from ..serve.app import serve
+        from ..serve.app import secured, serve
     except ImportError as exc:
         return _fail(f"the web app needs its extra: pip install 'impasto[serve]' ({exc.name} is missing)")
+    config = secured(configure(ServeConfig, **_given(args, ServeConfig)))
     shown = f"[{config.host}]" if ":" in config.host else config.host
     url = f"http://{shown}:{config.port}/" + (f"?token={config.token}" if config.token else "")
     print(f"impasto: serving on {url} (API docs at /docs); Ctrl-C to stop", file=sys.stderr)

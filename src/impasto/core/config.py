@@ -20,9 +20,16 @@ AUTO_SCALE_FROM = 256    # outputs above this long side are optimized coarse-to-
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_FROM = 1000      # training runs at least this long compile their network by default
 PRESERVE_COLOR = ("none", "luminance", "histogram")
-UPSAMPLING_FORMS = ("phases", "transposed")  # how ONNX export writes the upsampling (export.py)
+UPSAMPLING_FORMS = ("phases", "transposed")
+AUTO_EXPORT_MAX_INPUTS = 8  # runtime auto: OpenVINO for this many inputs or fewer once exported
+OPENVINO_SHAPES = 4         # image sizes an OpenVINO runner keeps compiled  # how ONNX export writes the upsampling (export.py)
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps"
 PRECISION_HELP = "auto: bf16 where the hardware computes it natively (AMX, AVX512-BF16, bf16 GPUs), else fp32"
+
+
+def loss_weights(config) -> dict[str, float]:
+    """alpha, beta and lambda_TV of a config, as the objective takes them."""
+    return {"content": config.content_weight, "style": config.style_weight, "tv": getattr(config, "tv_weight", 0.0)}
 
 
 def pinned_precision(name: str) -> str:
@@ -231,9 +238,9 @@ class StylizeConfig(Config):
                              kind=str, metavar="NAME=W,...")
     runtime: str = option("auto", "torch; openvino or onnx (onnxruntime, fp32 only), both from an "
                           "ONNX export made once into the cache; or auto: on a CPU openvino for a "
-                          "video's frames and for more than 8 images in at most 4 sizes (exported then), "
-                          "and for up to 8 images once the export is cached (no torch start-up); torch "
-                          "otherwise",
+                          f"video's frames and for more than {AUTO_EXPORT_MAX_INPUTS} images in at most "
+                          f"{OPENVINO_SHAPES} sizes (exported then), and for up to {AUTO_EXPORT_MAX_INPUTS} "
+                          "images once the export is cached (no torch start-up); torch otherwise",
                           choices=("auto", "torch", "openvino", "onnx"))
     device: str = option("auto", DEVICE_HELP)
     precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
@@ -329,6 +336,8 @@ class ServeConfig(Config):
     max_pixels: int = option(40_000_000, "largest image accepted, in pixels", minimum=1)
     max_video_seconds: float = option(120.0, "longest video clip accepted, in seconds", above=0)
     quota_mb: float = option(5000.0, "most the data folder may hold, in MB", above=0)
+    max_size: int = option(2048, "largest long side a job may ask for, in pixels", minimum=MIN_SIDE)
+    max_iterations: int = option(2000, "most optimizer iterations a best-quality job may ask for", minimum=1)
     prune: bool = option(False, "when the quota is reached, delete the oldest finished jobs instead "
                          "of refusing new ones")
 

@@ -23,12 +23,22 @@ def _prefix(name: str) -> str:
     return f".{name}.impasto-{os.getpid()}-"
 
 
+def _user_dir(override: str, xdg: str, fallback: str) -> Path:
+    """$override, else $xdg/impasto, else ~/fallback/impasto (the XDG base directories)."""
+    if os.environ.get(override):
+        return Path(os.environ[override])
+    return Path(os.environ.get(xdg) or Path.home() / fallback) / "impasto"
+
+
 def cache_dir() -> Path:
-    """$IMPASTO_CACHE, else $XDG_CACHE_HOME/impasto, else ~/.cache/impasto."""
-    if os.environ.get("IMPASTO_CACHE"):
-        return Path(os.environ["IMPASTO_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "impasto"
+    """$IMPASTO_CACHE, else $XDG_CACHE_HOME/impasto, else ~/.cache/impasto: what can be made again."""
+    return _user_dir("IMPASTO_CACHE", "XDG_CACHE_HOME", ".cache")
+
+
+def data_dir() -> Path:
+    """$IMPASTO_DATA, else $XDG_DATA_HOME/impasto, else ~/.local/share/impasto: the user's models and
+    the web app's jobs."""
+    return _user_dir("IMPASTO_DATA", "XDG_DATA_HOME", ".local/share")
 
 
 def file_sha256(path: str | os.PathLike) -> str:

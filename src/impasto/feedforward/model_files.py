@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..core.cache import NetworkCache, file_key
 from ..core.errors import ImpastoError
-from ..core.files import atomic_path
+from ..core.files import atomic_path, data_dir
 
 if TYPE_CHECKING:
     from ..core.placement import Placement
@@ -29,10 +29,10 @@ SHIPPED = Path(__file__).resolve().parents[1] / "pretrained"
 
 
 def user_models_dir() -> Path:
+    """$IMPASTO_MODELS, else the user data folder's models/."""
     if os.environ.get("IMPASTO_MODELS"):
         return Path(os.environ["IMPASTO_MODELS"])
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "impasto" / "models"
+    return data_dir() / "models"
 
 
 def save_model(net: "TransformerNet", path: str | os.PathLike, metadata: dict[str, str],

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.cache import NetworkCache, file_key
-from ..core.config import pinned_precision
+from ..core.config import OPENVINO_SHAPES, pinned_precision
 from ..core.errors import ImpastoError
 from .model_files import style_weights
 
@@ -84,7 +84,7 @@ class OpenVinoRunner:
     shapes stay compiled."""
 
     runtime = "openvino"
-    KEEP_SHAPES = 4    # compiled in memory
+    KEEP_SHAPES = OPENVINO_SHAPES  # compiled in memory
     KEEP_BLOBS = 32    # compiled on disk (about 2.4 MB each for the shipped network)
 
     def __init__(self, path: str | os.PathLike, style: list[float] | None = None,

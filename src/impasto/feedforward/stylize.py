@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from PIL import Image
 
-from ..core.config import StylizeConfig
+from ..core.config import AUTO_EXPORT_MAX_INPUTS, StylizeConfig
 from ..core.errors import ImpastoError, OutputError
 from ..core.files import check_writable
 from ..core.images import (
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 __all__ = ["StylizeConfig", "stylize", "stylize_files"]
 
-AUTO_EXPORT_MAX_INPUTS = 8  # runtime auto: OpenVINO for this many inputs or fewer (start-up wins)
 
 
 def _is_file_model(model) -> bool:

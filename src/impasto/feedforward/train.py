@@ -41,6 +41,7 @@ from .model_files import save_model
 
 if TYPE_CHECKING:
     from ..core.cache import NetworkCache
+    from ..core.placement import Placement
 
 log = logging.getLogger("impasto")
 
@@ -141,12 +142,47 @@ def train(style: "StyleInput | Sequence[StyleInput]", data: str | os.PathLike, o
     rank, world = _distributed()
     if config.batch_size % world:
         raise ImpastoError(f"batch size {config.batch_size} does not split over {world} processes")
-    placement = cache.placement(config.device, config.precision)
+    placement = _process_placement(cache.placement(config.device, config.precision), world)
+    report = Reporter(chain(progress, _old_callback(callback)) if rank == 0 else None, "train")
+
+    # data: the paintings and the photos
+    names, style_images, config = _styles(style, config)
+    photos = PhotoFolder(data, config.hold_out)
+    if photos.skipped and rank == 0:
+        log.warning("note: skipped %d unreadable files under '%s'", photos.skipped, data)
+    iterations = config.iterations
+    if config.epochs is not None:
+        iterations = math.ceil(config.epochs * len(photos) / config.batch_size)
+    objective = _objective(cache, config, style_images, placement)
+
+    # the network, its optimizer and its running average, from a checkpoint if resuming
+    state = _State.new(config, placement, len(names))
+    ckpt = Path(resume) if isinstance(resume, (str, os.PathLike)) else checkpoint_path(output)
+    if resume:
+        state.resume(ckpt, config, iterations, log_it=rank == 0)
+
+    history = state.run(objective, photos, config, placement, iterations, len(names), ckpt, report, rank, world)
+    seconds = time.perf_counter() - state.began
+    net = state.averaged.module if state.averaged is not None else state.net
+    final = _final_losses(history)
+    if rank == 0:
+        _write_model(net, output, config, names, style_images, iterations, seconds, final, history, len(photos))
+        report(phase="done", iteration=iterations, iterations=iterations, losses=final)
+    if world > 1:
+        dist.barrier()
+    return TrainResult(output, iterations, seconds, final, photos.skipped, history, net)
+
+
+def _process_placement(placement: "Placement", world: int) -> "Placement":
+    """Under torchrun on GPUs, each process on its own GPU."""
     if placement.device.type == "cuda" and world > 1:
         placement = dataclasses.replace(placement, device=torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))))
         torch.cuda.set_device(placement.device)
-    report = Reporter(chain(progress, _old_callback(callback)) if rank == 0 else None, "train")
+    return placement
 
+
+def _styles(style, config: TrainConfig) -> tuple[list[str], list[Image.Image], TrainConfig]:
+    """The paintings, their names (which name the styles) and the normalization they need."""
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     if not styles:
         raise ImpastoError("give at least one style image")
@@ -159,35 +195,45 @@ def train(style: "StyleInput | Sequence[StyleInput]", data: str | os.PathLike, o
         config = dataclasses.replace(config, norm="conditional")
     if len(styles) == 1 and config.norm == "conditional":
         raise ImpastoError("conditional normalization is for several styles; give more than one")
-    style_images = [load_image(s, "style image") for s in styles]
-    photos = PhotoFolder(data, config.hold_out)
-    if photos.skipped and rank == 0:
-        log.warning("note: skipped %d unreadable files under '%s'", photos.skipped, data)
-    iterations = config.iterations
-    if config.epochs is not None:
-        iterations = math.ceil(config.epochs * len(photos) / config.batch_size)
+    return names, [load_image(s, "style image") for s in styles], config
 
+
+def _objective(cache: "NetworkCache", config: TrainConfig, style_images: list[Image.Image], placement):
+    """Johnson et al.'s objective on the loss network, each painting at its style size."""
     vgg = cached_vgg(cache, list(config.content_layers) + list(config.style_layers), config.network, "max",
                      config.weights, placement)
     paintings = [resize_long_side(image, config.style_size) for image in style_images]
     for painting in paintings:
         check_side(painting.size, "the style image at its style size", "use a larger style size")
-    objective = johnson_objective(
+    return johnson_objective(
         vgg, [to_tensor(p).to(placement.device) for p in paintings],
         config.content_layers, config.style_layers, config.content_weight, config.style_weight,
         config.tv_weight)
-    torch.manual_seed(config.seed)
-    net = placement.module(TransformerNet(config.width, config.norm, config.upsample, len(styles)), cast=False)
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    start, history, elapsed = 0, [], 0.0
-    # Polyak averaging: Adam at a constant rate leaves the weights jittering around their trend (the
-    # mean of two snapshots 100 steps apart scored 3-12 % better than either), so with `ema` the
-    # model written is an exponential moving average of the weights (buffers: the latest), kept in
-    # the checkpoint.
-    averaged = AveragedModel(net, multi_avg_fn=_ema_update(config.ema)) if config.ema else None
 
-    ckpt = Path(resume) if isinstance(resume, (str, os.PathLike)) else checkpoint_path(output)
-    if resume:
+
+@dataclass
+class _State:
+    """What a checkpoint holds: the network, Adam's state, the running average and the history."""
+
+    net: TransformerNet
+    optimizer: torch.optim.Optimizer
+    averaged: AveragedModel | None
+    start: int = 0
+    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    elapsed: float = 0.0
+    began: float = 0.0
+
+    @classmethod
+    def new(cls, config: TrainConfig, placement, styles: int) -> "_State":
+        torch.manual_seed(config.seed)
+        net = placement.module(TransformerNet(config.width, config.norm, config.upsample, styles), cast=False)
+        # Polyak averaging: Adam at a constant rate leaves the weights jittering around their
+        # trend, so with `ema` the model written is an exponential moving average of the weights
+        # (buffers: the latest), kept in the checkpoint.
+        averaged = AveragedModel(net, multi_avg_fn=_ema_update(config.ema)) if config.ema else None
+        return cls(net, torch.optim.Adam(net.parameters(), lr=config.lr), averaged)
+
+    def resume(self, ckpt: Path, config: TrainConfig, iterations: int, log_it: bool) -> None:
         if not ckpt.is_file():
             raise ImpastoError(f"no checkpoint to resume from at '{ckpt}'")
         state = load_checkpoint(ckpt)
@@ -197,98 +243,110 @@ def train(style: "StyleInput | Sequence[StyleInput]", data: str | os.PathLike, o
             raise ImpastoError(f"checkpoint '{ckpt}' was made with other training options; "
                                "resume with the same options")
         try:
-            net.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            for group in optimizer.param_groups:  # the rate asked for now: a resumed run may decay it
+            self.net.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            for group in self.optimizer.param_groups:  # the rate asked for now: a resumed run may decay it
                 group["lr"] = config.lr
             torch.set_rng_state(state["rng"])
-            if averaged is not None and state.get("ema"):
-                averaged.load_state_dict(state["ema"])
-            elif averaged is not None:  # from the weights reached so far, at the decay their step count gives
-                averaged.module.load_state_dict(state["model"])
-                averaged.n_averaged.fill_(state["iteration"])
+            if self.averaged is not None and state.get("ema"):
+                self.averaged.load_state_dict(state["ema"])
+            elif self.averaged is not None:  # from the weights reached so far, at the decay their step count gives
+                self.averaged.module.load_state_dict(state["model"])
+                self.averaged.n_averaged.fill_(state["iteration"])
         except (RuntimeError, ValueError, TypeError, KeyError) as exc:
             raise ImpastoError(f"checkpoint '{ckpt}' does not fit this network "
                                f"({first_line(exc)})") from None
-        start, history, elapsed = state["iteration"], state["history"], state["seconds"]
-        if start > iterations:  # the model would claim fewer iterations than it had
-            raise ImpastoError(f"checkpoint '{ckpt}' is already at iteration {start}; "
+        self.start, self.history, self.elapsed = state["iteration"], state["history"], state["seconds"]
+        if self.start > iterations:  # the model would claim fewer iterations than it had
+            raise ImpastoError(f"checkpoint '{ckpt}' is already at iteration {self.start}; "
                                f"ask for at least that many iterations")
-        if rank == 0:
-            log.info("resuming from '%s' at iteration %d", ckpt, start)
+        if log_it:
+            log.info("resuming from '%s' at iteration %d", ckpt, self.start)
 
-    net.train()
-    model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
-    if config.compile == "on" or (config.compile == "auto" and iterations - start >= COMPILE_FROM):
-        # Fuses the instance norms, pads and activations around the convolutions; the weights,
-        # optimizer and checkpoints stay those of `net`.
-        model = torch.compile(model)
-    began = time.perf_counter() - elapsed
-
-    def checkpoint(done: int) -> None:
+    def save(self, ckpt: Path, done: int, config: TrainConfig) -> None:
         _save_checkpoint(ckpt, {
-            "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-            "rng": torch.get_rng_state(), "iteration": done, "history": history,
-            "seconds": time.perf_counter() - began, "config": _comparable(config),
-            **({"ema": averaged.state_dict()} if averaged is not None else {})})
+            "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "rng": torch.get_rng_state(), "iteration": done, "history": self.history,
+            "seconds": time.perf_counter() - self.began, "config": _comparable(config),
+            **({"ema": self.averaged.state_dict()} if self.averaged is not None else {})})
 
-    saved = start
-    for step in range(start, iterations):
+    def run(self, objective, photos: PhotoFolder, config: TrainConfig, placement, iterations: int, styles: int,
+            ckpt: Path, report: Reporter, rank: int, world: int) -> list[dict[str, float]]:
+        """The steps from `start` to `iterations`: a checkpoint every `checkpoint_every` steps and
+        at the end (and at a cancel, so --resume continues from that very step)."""
+        self.net.train()
+        model = torch.nn.parallel.DistributedDataParallel(self.net) if world > 1 else self.net
+        if config.compile == "on" or (config.compile == "auto" and iterations - self.start >= COMPILE_FROM):
+            # Fuses the instance norms, pads and activations around the convolutions; the weights,
+            # optimizer and checkpoints stay those of `net`.
+            model = torch.compile(model)
+        self.began = time.perf_counter() - self.elapsed
+        saved = self.start
+        for step in range(self.start, iterations):
+            self.history.append(self.step(model, objective, photos, config, placement, step, styles, rank, world,
+                                          saved))
+            done = step + 1
+            if rank == 0 and (done % config.checkpoint_every == 0 or done == iterations):
+                if not all(torch.isfinite(p).all() for p in self.net.parameters()):
+                    raise ImpastoError(f"training diverged at step {done} (the weights are not finite); "
+                                       f"no model was written" + _kept(saved)
+                                       + ". Lower the learning rate or the loss weights")
+                self.save(ckpt, done, config)
+                saved = done
+            try:
+                report(iteration=done, iterations=iterations, losses=self.history[-1])
+            except Cancelled:
+                if done != saved:  # keep the work: --resume continues from this very step
+                    self.save(ckpt, done, config)
+                raise
+        return self.history
+
+    def step(self, model, objective, photos: PhotoFolder, config: TrainConfig, placement, step: int, styles: int,
+             rank: int, world: int, saved: int) -> dict[str, float]:
+        """One Adam step on this process's shard of the global batch `step`; its losses."""
         samples = batch_indices(step, config.batch_size, len(photos), config.seed)[rank::world]
         batch = placement.tensor(load_batch(photos, samples, config.image_size, config.seed))
-        rows = batch_styles(step, config.batch_size, len(styles))[rank::world]
+        rows = batch_styles(step, config.batch_size, styles)[rank::world]
         with placement.autocast():
-            if len(styles) > 1:
-                stylized = model(batch, torch.eye(len(styles), device=batch.device)[rows])
+            if styles > 1:
+                stylized = model(batch, torch.eye(styles, device=batch.device)[rows])
             else:
                 stylized = model(batch)
-        terms = (pick_styles(objective, rows) if len(styles) > 1 else objective)(stylized.float(), batch)
+        terms = (pick_styles(objective, rows) if styles > 1 else objective)(stylized.float(), batch)
         if not torch.isfinite(terms.total):
-            kept = f"; the checkpoint at step {saved} is kept" if saved else ""
             raise ImpastoError(f"training diverged at step {step + 1} (the loss is not finite); no model "
-                               f"was written{kept}. Lower the learning rate or the loss weights")
-        optimizer.zero_grad(set_to_none=True)
+                               f"was written{_kept(saved)}. Lower the learning rate or the loss weights")
+        self.optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
-        optimizer.step()
-        history.append(terms.values())
-        done = step + 1
-        if averaged is not None:
-            averaged.update_parameters(net)
-        if rank == 0 and (done % config.checkpoint_every == 0 or done == iterations):
-            if not all(torch.isfinite(p).all() for p in net.parameters()):
-                raise ImpastoError(f"training diverged at step {done} (the weights are not finite); "
-                                   f"no model was written"
-                                   + (f"; the checkpoint at step {saved} is kept" if saved else "")
-                                   + ". Lower the learning rate or the loss weights")
-            checkpoint(done)
-            saved = done
-        try:
-            report(iteration=done, iterations=iterations, losses=history[-1])
-        except Cancelled:
-            if done != saved:  # keep the work: --resume continues from this very step
-                checkpoint(done)
-            raise
+        self.optimizer.step()
+        if self.averaged is not None:
+            self.averaged.update_parameters(self.net)
+        return terms.values()
 
-    seconds = time.perf_counter() - began
-    if averaged is not None:
-        net = averaged.module
+
+def _kept(saved: int) -> str:
+    return f"; the checkpoint at step {saved} is kept" if saved else ""
+
+
+def _final_losses(history: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of the last 100 steps' losses (one batch's are noisy)."""
     tail = history[-100:] or [{"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0}]
-    final = {key: sum(h[key] for h in tail) / len(tail) for key in tail[0]}
-    if rank == 0:
-        metadata = {
-            ("style_name" if len(styles) == 1 else "style_names"):
-                names[0] if len(styles) == 1 else json.dumps(names),
-            "style_sha256": ",".join(_image_sha256(image) for image in style_images),
-            "train_args": json.dumps(dataclasses.asdict(config)),
-            "iterations": str(iterations), "seconds": f"{seconds:.1f}",
-            "final_losses": json.dumps(final), "data_images": str(len(photos)),
-        }
-        save_model(net, output, metadata)
-        plot_losses(history, output.with_suffix(".loss.png"), config, title=f"{output.stem}: training loss")
-        report(phase="done", iteration=iterations, iterations=iterations, losses=final)
-    if world > 1:
-        dist.barrier()
-    return TrainResult(output, iterations, seconds, final, photos.skipped, history, net)
+    return {key: sum(h[key] for h in tail) / len(tail) for key in tail[0]}
+
+
+def _write_model(net: TransformerNet, output: Path, config: TrainConfig, names: list[str],
+                 style_images: list[Image.Image], iterations: int, seconds: float, final: dict[str, float],
+                 history: list[dict[str, float]], photos: int) -> None:
+    """The model file with what made it, and its loss curve beside it."""
+    metadata = {
+        ("style_name" if len(names) == 1 else "style_names"): names[0] if len(names) == 1 else json.dumps(names),
+        "style_sha256": ",".join(_image_sha256(image) for image in style_images),
+        "train_args": json.dumps(dataclasses.asdict(config)),
+        "iterations": str(iterations), "seconds": f"{seconds:.1f}",
+        "final_losses": json.dumps(final), "data_images": str(photos),
+    }
+    save_model(net, output, metadata)
+    plot_losses(history, output.with_suffix(".loss.png"), config, title=f"{output.stem}: training loss")
 
 
 def seed_checkpoint(model: str | os.PathLike, checkpoint: str | os.PathLike, config: TrainConfig | None = None,

@@ -142,7 +142,7 @@ class Objective:
                 cached = self._split.get(key)
                 if cached is None or cached[0] is not per_position:
                     cached = self._split[key] = (per_position, losses.split_target(per_position * positions, f.dtype))
-                return losses.gram_tap(f, cached[1], 1.0, 1.0 / (4.0 * channels**2 * positions**2))
+                return losses.gram_tap(f, cached[1], 1.0, losses.eq4_scale(channels, positions))
             return term
         return {layer: layer_term(layer) for layer in self.targets.style_layer_weights}
 

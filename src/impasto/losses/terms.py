@@ -43,7 +43,12 @@ def normalised_content_loss(features: torch.Tensor, target: torch.Tensor) -> tor
 def style_layer_loss(gram: torch.Tensor, target_gram: torch.Tensor, channels: int,
                      positions: int) -> torch.Tensor:
     """E_l = 1/(4 N_l^2 M_l^2) sum_ij (G^l_ij - A^l_ij)^2 (Eq. 4)."""
-    return (gram - target_gram).pow(2).sum() / (4.0 * channels**2 * positions**2)
+    return (gram - target_gram).pow(2).sum() * eq4_scale(channels, positions)
+
+
+def eq4_scale(channels: int, positions: float) -> float:
+    """1 / (4 N_l^2 M_l^2), Eq. 4's normaliser."""
+    return 1.0 / (4.0 * channels**2 * positions**2)
 
 
 class _GramTap(torch.autograd.Function):
@@ -179,7 +184,7 @@ def style_loss(features: dict[str, torch.Tensor], target_grams: dict[str, torch.
         if guide is None:  # E_l (Eq. 4) with the gradient of Eq. 6
             channels, positions = f.shape[1], f.shape[2] * f.shape[3]
             total = total + weight * gram_loss(f, target_grams[layer] * positions, 1.0,
-                                               1.0 / (4.0 * channels**2 * positions**2))
+                                               eq4_scale(channels, positions))
             continue
         else:
             t = torch.nn.functional.interpolate(guide.float(), size=f.shape[-2:], mode="area")

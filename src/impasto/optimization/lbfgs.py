@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 
+HISTORY = 20  # curvature pairs kept: few, as the direction costs two passes over them
 CURVATURE_FLOOR = 1e-10  # s^T y at or below this: no usable curvature, the pair is not kept
 
 
@@ -27,7 +28,7 @@ class LBFGS:
     """Minimises over the contiguous tensor `x` (updated in place): call step(gradient) once per
     evaluation."""
 
-    def __init__(self, x: torch.Tensor, history: int = 20, lr: float = 1.0):
+    def __init__(self, x: torch.Tensor, history: int = HISTORY, lr: float = 1.0):
         self.x, self.m, self.lr = x, history, lr
         n = x.numel()
         # Slot i holds s_i in row 2i and y_i in row 2i+1; one slot more than the history is the

@@ -3,8 +3,8 @@ refused in one line instead of being killed by the kernel hours (or gigabytes) l
 
 The estimate counts what dominates: the loss network's activations kept for the backward pass
 (channels per pixel summed over the layers up to the deepest one used, in the compute dtype), the
-fp32 copies the Gram matrices take, L-BFGS's history (100 pairs of image-sized fp32 tensors), and
-the forward pass over each painting. It errs on the high side by about a third (bench/control.py
+fp32 copies the Gram matrices take, L-BFGS's history (lbfgs.HISTORY pairs of image-sized fp32 tensors), and
+the forward pass over each painting. It errs on the high side (bench/control.py
 --part memory measures the real peak).
 """
 
@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .lbfgs import HISTORY
+
 BASE = 0.6 * 2**30          # interpreter, torch, VGG weights
-LBFGS_HISTORY = 20          # pairs kept by pixels.optimize_pixels
 
 
 def channels_per_pixel(network: str, last: str) -> list[tuple[str, float]]:
@@ -41,7 +42,7 @@ def estimate_bytes(pixels: int, style_pixels: list[int], bytes_per_value: int, c
     activations = pixels * (stored + 2 * largest) * bytes_per_value       # forward kept + backward
     gram_copies = pixels * sum(c for name, c in layers if name in style_layers) * 4
     # lbfgs.LBFGS: the pairs and a spare one, filled as they come, its last gradient and direction
-    history = (2 * min(iterations, LBFGS_HISTORY + 1) + 2) * pixels * channels * 4 if lbfgs else 0
+    history = (2 * min(iterations, HISTORY + 1) + 2) * pixels * channels * 4 if lbfgs else 0
     buffers = 6 * pixels * 3 * 4
     painting = max(style_pixels, default=0) * (2 * largest * bytes_per_value + 3 * 4 * 2)
     return BASE + max(activations + gram_copies + history + buffers, painting)

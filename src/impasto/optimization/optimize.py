@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from ..core.colour import keep_colours, luminance, match_colour_histogram, match_luminance
-from ..core.config import MIN_SIDE, OptimizeConfig, normalised_weights
+from ..core.config import MIN_SIDE, OptimizeConfig, loss_weights, normalised_weights
 from ..core.errors import ImpastoError
 from ..core.images import (
     ImageInput,
@@ -191,7 +191,7 @@ def run_optimization(content: ImageInput, styles: ImageInput | Sequence[ImageInp
         "style_layer_weights", config.style_layer_weights, len(config.style_layers), "style layers")
         if config.style_layer_weights is not None
         else [1.0 / len(config.style_layers)] * len(config.style_layers)))
-    weights = {"content": config.content_weight, "style": config.style_weight, "tv": config.tv_weight}
+    weights = loss_weights(config)
 
     sizes = config.scale_sizes()
     image, stage, history = None, None, []

@@ -11,7 +11,6 @@ import torch
 from ..core.errors import ImpastoError
 from ..losses.objective import Losses, Objective
 from .lbfgs import LBFGS
-from .memory import LBFGS_HISTORY
 
 OnIteration = Callable[[int, torch.Tensor, dict[str, float]], None]
 FIRST_STEP = 3e-3  # RMS pixel change (0..1 range) of L-BFGS's first steps, before it has curvature
@@ -30,9 +29,8 @@ def optimize_pixels(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], Losse
     image = image.detach().clone(memory_format=torch.contiguous_format).float().requires_grad_(True)
     if optimizer == "lbfgs":
         # One evaluation per iteration, as with Johnson's neural-style; the iterations asked for
-        # run, never stopping early. 20 curvature pairs: 100 (neural-style's) made the direction
-        # a tenth of a 512 px iteration, for 0.2 % lower loss after 150 iterations.
-        lbfgs = LBFGS(image.detach(), LBFGS_HISTORY)
+        # run, never stopping early.
+        lbfgs = LBFGS(image.detach())
 
         def step() -> None:
             closure()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
-from ..core.config import OptimizeConfig, ReconstructConfig
+from ..core.config import OptimizeConfig, ReconstructConfig, loss_weights
 from ..core.errors import OptionError
 from ..core.images import (
     ImageInput,
@@ -80,8 +80,7 @@ def reconstruct(image: ImageInput, target: str, layers: list[str] | str,
     else:
         targets = Targets({}, style_targets(vgg, [tensor], [1.0], layers),
                           {layer: 1.0 / len(layers) for layer in layers})
-    objective = Objective(vgg, targets, {"content": config.content_weight, "style": config.style_weight,
-                                         "tv": config.tv_weight})
+    objective = Objective(vgg, targets, loss_weights(config))
     init = "noise" if config.init in ("content", "style") else config.init  # never start at the answer
     stage = optimize_stage(objective, initial_image(init, tensor, tensor, config.seed), config.iterations,
                            config.optimizer, config.learning_rate, config.range_weight,

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.config import AudioConfig
+from ..core.config import AudioConfig, loss_weights
 from ..core.errors import ImpastoError
 from ..core.options import configure
 from ..core.progress import ProgressCallback, Reporter
@@ -191,7 +191,7 @@ def audio(content: "Clip | None", style: Clip, config: AudioConfig | None = None
     content_features = {} if texture else content_targets(
         filters, as_image(torch.log1p(content_spectrum.abs())), [LAYER])
     objective = Objective(filters, Targets(content_features, style_gram, {LAYER: 1.0}),
-                          {"content": 0.0 if texture else config.content_weight, "style": config.style_weight},
+                          {**loss_weights(config), **({"content": 0.0} if texture else {})},
                           form="gatys")
     generator = torch.Generator().manual_seed(config.seed)
     if texture or config.init == "noise":

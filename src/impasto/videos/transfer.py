@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.config import VideoConfig
+from ..core.config import VideoConfig, loss_weights
 from ..core.errors import ImpastoError
 from ..core.files import atomic_path
 from ..core.images import load_image, long_side_size, resize_long_side, to_tensor
@@ -148,7 +148,7 @@ class FrameOptimizer:
             self.targets = Targets({}, style_targets(self.vgg, [to_tensor(painting).to(device)], [1.0],
                                                      r.style_layers), layers)
         targets = dataclasses.replace(self.targets, content=content_targets(self.vgg, frame, r.content_layers))
-        weights = {"content": r.content_weight, "style": r.style_weight, "tv": r.tv_weight}
+        weights = loss_weights(r)
         start, iterations = frame, self.config.iterations
         if motion is not None and self.config.temporal:
             trusted = torch.from_numpy(np.ascontiguousarray(motion.trusted.transpose(2, 0, 1)))[None].to(device)

@@ -1,0 +1,217 @@
+"""The REST API's routes, by resource: the page and health, the shipped styles, the jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from pathlib import Path
+
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+from PIL import Image
+
+from ..core.config import OptimizeConfig, ServeConfig
+from ..core.errors import ImpastoError, OptionError
+from ..core.options import configure
+from .jobs import Workers
+from .store import FINISHED, Store
+from .styles import painting_for, shipped_styles
+from .uploads import Uploads
+
+STATIC = Path(__file__).resolve().parent / "static"
+METHODS = ("fast", "best")
+
+
+def page_routes(store: Store, version: str) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page():
+        return HTMLResponse((STATIC / "index.html").read_text())
+
+    @router.get("/api/health")
+    def health():
+        jobs = store.list()
+        return {"status": "ok", "version": version,
+                **{s: sum(j.status == s for j in jobs) for s in ("queued", "running")}}
+    return router
+
+
+def style_routes() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/api/styles")
+    def styles():
+        return shipped_styles()
+
+    @router.get("/api/styles/{name}/painting")
+    def painting(name: str):
+        try:
+            return FileResponse(painting_for(name), media_type="image/jpeg")
+        except ImpastoError:
+            raise HTTPException(404, f"no shipped style {name!r}") from None
+    return router
+
+
+def check_job_options(config: ServeConfig, method: str, style: str | None, has_file: bool, **numbers) -> None:
+    """400 for a job this server will not run: the options as the commands check them (config.py),
+    then this server's own caps (ServeConfig)."""
+    if method not in METHODS:
+        raise HTTPException(400, f"method must be fast or best, not {method!r}")
+    given = {k: v for k, v in numbers.items() if v is not None}
+    try:
+        configure(OptimizeConfig, **given)
+    except OptionError as exc:
+        raise HTTPException(400, exc.render(exc.option)) from None
+    if given.get("size", 0) > config.max_size:
+        raise HTTPException(400, f"size must be at most {config.max_size} on this server")
+    if not 1 <= given.get("iterations", 1) <= config.max_iterations:
+        raise HTTPException(400, f"iterations must be between 1 and {config.max_iterations} on this server")
+    if bool(style) == has_file:
+        raise HTTPException(400, "give either style (a shipped style's name) or style_file (a painting)")
+    if style and style not in {s["name"] for s in shipped_styles()}:
+        raise HTTPException(400, f"no shipped style {style!r} (see /api/styles)")
+    if has_file and method == "fast":
+        raise HTTPException(400, "an uploaded painting has no trained network: use method best")
+    if style and method == "best":
+        try:
+            painting_for(style)
+        except ImpastoError:
+            raise HTTPException(400, f"style {style!r} has no painting to optimize towards: upload it "
+                                     "as style_file") from None
+
+
+def submit_route(config: ServeConfig, store: Store, workers: Workers, uploads: Uploads) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/api/jobs")
+    async def submit(photo: UploadFile = File(..., description="the photo, or a video clip (method fast)"),
+                     style: str | None = Form(None, description="a shipped style's name"),
+                     style_file: UploadFile | None = File(None, description="any painting (method best)"),
+                     method: str = Form("fast", description="fast (a network, seconds) or best (optimization, minutes)"),
+                     size: int | None = Form(None, description="long side of the result in pixels"),
+                     preserve_color: str = Form("none", description="none, luminance or histogram"),
+                     iterations: int | None = Form(None, description="best: L-BFGS iterations"),
+                     style_weight: float | None = Form(None, description="best: style weight (default 3e-4)"),
+                     temporal: bool = Form(True, description="video: temporal consistency (Ruder et al.)")):
+        has_file = bool(style_file is not None and style_file.filename)
+        check_job_options(config, method, style, has_file, size=size, preserve_color=preserve_color,
+                          iterations=iterations, style_weight=style_weight)
+        data = await uploads.read(photo, "photo")
+        thumbnail = None
+        try:
+            Image.open(io.BytesIO(data))
+        except Exception:  # noqa: BLE001 - not an image: perhaps a video
+            thumbnail = uploads.video_frame(data)
+        if thumbnail is not None:
+            if method != "fast":
+                raise HTTPException(400, "videos are stylized with method fast (best would take minutes per frame)")
+            files = {"photo.png": thumbnail, "input.video": data}
+        else:
+            files = {"photo.png": await uploads.decoded(photo, "photo", data)}
+        if has_file:
+            files["style.png"] = await uploads.decoded(style_file, "painting")
+        uploads.make_room(sum(len(d) for d in files.values()))
+        settings = {"style": style, "style_file": has_file, "size": size, "preserve_color": preserve_color,
+                    "iterations": iterations, "style_weight": style_weight,
+                    "photo_name": Path(photo.filename or "photo").name[:100],
+                    "video": thumbnail is not None, "temporal": temporal}
+        job = store.create(method, settings, files)
+        workers.notify()
+        return {"id": job.id, "status": job.status}
+    return router
+
+
+def job_routes(store: Store, workers: Workers) -> APIRouter:
+    router = APIRouter()
+
+    def job_or_404(job_id: str):
+        job = store.get(job_id) if job_id.isalnum() and len(job_id) == 32 else None
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r}")
+        return job
+
+    @router.get("/api/jobs")
+    def jobs():
+        return [j.public() for j in store.list()]
+
+    @router.get("/api/jobs/{job_id}")
+    def job(job_id: str):
+        return job_or_404(job_id).public()
+
+    @router.get("/api/jobs/{job_id}/events")
+    async def events(job_id: str):
+        """Server-sent events: the job as JSON whenever it changes, until it has finished."""
+        job_or_404(job_id)
+
+        async def stream():
+            last = None
+            while True:
+                current = store.get(job_id)
+                if current is None:
+                    yield "event: deleted\ndata: {}\n\n"
+                    return
+                text = json.dumps(current.public())
+                if text != last:
+                    last = text
+                    yield f"data: {text}\n\n"
+                if current.status in FINISHED:
+                    return
+                await asyncio.sleep(0.25)
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    def job_file(job_id: str, name: str, media_type: str, missing: str):
+        job_or_404(job_id)
+        path = store.folder(job_id) / name
+        if not path.is_file():
+            raise HTTPException(409 if name.startswith("result") else 404, missing)
+        return FileResponse(path, media_type=media_type)
+
+    @router.get("/api/jobs/{job_id}/result")
+    def result(job_id: str, download: bool = False):
+        video = (store.folder(job_id) / "result.mp4").is_file()
+        response = job_file(job_id, "result.mp4" if video else "result.png", "video/mp4" if video else "image/png",
+                            "the job has no result (yet)")
+        if download:
+            suffix = "mp4" if video else "png"
+            response.headers["Content-Disposition"] = f'attachment; filename="impasto-{job_id[:8]}.{suffix}"'
+        return response
+
+    @router.get("/api/jobs/{job_id}/preview")
+    def preview(job_id: str):
+        return job_file(job_id, "preview.jpg", "image/jpeg", "no intermediate image yet")
+
+    @router.get("/api/jobs/{job_id}/photo")
+    def photo_of(job_id: str):
+        return job_file(job_id, "photo.png", "image/png", "no photo")
+
+    @router.get("/api/jobs/{job_id}/input")
+    def input_of(job_id: str):
+        """What the job was given: the photo (as PNG) or the video clip as uploaded."""
+        if store.get(job_id) is not None and (store.folder(job_id) / "input.video").is_file():
+            return job_file(job_id, "input.video", "application/octet-stream", "no input")
+        return job_file(job_id, "photo.png", "image/png", "no photo")
+
+    @router.post("/api/jobs/{job_id}/cancel")
+    def cancel(job_id: str):
+        job = job_or_404(job_id)
+        if job.status == "queued":
+            workers.cancel(job_id)  # so a worker that has just picked it up drops it
+            store.update(job_id, status="cancelled", finished=time.time())
+        elif job.status == "running":
+            workers.cancel(job_id)
+        else:
+            raise HTTPException(409, f"the job is {job.status}: nothing to cancel")
+        return store.get(job_id).public()
+
+    @router.delete("/api/jobs/{job_id}")
+    def delete(job_id: str):
+        job = job_or_404(job_id)
+        if job.status == "running":
+            workers.cancel(job_id)
+        store.delete(job_id)
+        return {"deleted": job_id}
+    return router
