@@ -144,8 +144,7 @@ class OptimizeConfig(Config):
     def scale_iterations(self, scales: int) -> list[int]:
         """`iterations` at the final scale, a third as many at each coarser one (at least 1 where
         iterations > 0): a coarse scale only has to give the next one a good start, and past that
-        point its iterations did not lower the final loss (512 px: 100 or 200 at 256 px then the
-        same at 512 ended within 0.3 %), while the final scale's own iterations do."""
+        point its iterations did not lower the final loss, while the final scale's own iterations do."""
         return [min(self.iterations, max(1, self.iterations // 3 ** k)) for k in reversed(range(scales))]
 
 
@@ -208,8 +207,8 @@ class TrainConfig(Config):
                            choices=("nearest", "deconv"))
     seed: int = option(0, "seed for initial weights and crops", minimum=0, maximum=2**32 - 1)
     checkpoint_every: int = option(500, "steps between checkpoints", minimum=1)
-    compile: str = option("auto", "compile the transformation network with torch.compile (about "
-                          "1.5-1.7x faster steps on a CPU after ~45 s of compiling); auto: for runs "
+    compile: str = option("auto", "compile the transformation network with torch.compile (faster steps "
+                          "after a compile of under a minute); auto: for runs "
                           f"of {COMPILE_FROM} steps or more", choices=("auto", "on", "off"))
     network: str = option("vgg16", "the loss network", choices=("vgg16", "vgg19"))
     weights: str | None = option(None, "local VGG weights", kind=str, metavar="FILE")

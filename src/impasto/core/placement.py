@@ -45,10 +45,10 @@ def keep_freed_memory() -> None:
 
     By default malloc serves blocks over 128 KiB with a fresh mmap until its adaptive threshold
     catches up, and trims the heap after every large free, so each pass page-faults its buffers
-    in again: on Zen 4 a tenth of a 512 px bf16 L-BFGS iteration and a sixth of an fp32 one. With
+    in again, a noticeable share of each optimization iteration. With
     the threshold fixed at its 32 MiB maximum and no trimming below 1 GiB, the heap is reused; blocks
     over 32 MiB stay mmaps, which keeps peak memory where it was (taking every block from the heap
-    was as fast but fragmented it: +8 % peak in fp32). Once per process; a no-op off glibc."""
+    was as fast but fragmented it). Once per process; a no-op off glibc."""
     global _allocator_tuned
     if _allocator_tuned or not sys.platform.startswith("linux"):
         return
@@ -63,8 +63,8 @@ def keep_freed_memory() -> None:
 
 
 def has_fast_bf16(device: torch.device) -> bool:
-    """bf16 convolutions are only a win where the hardware computes bf16 natively: Intel AMX (VGG
-    ~4x faster than fp32), AVX512-BF16 (AMD Zen 4: VGG forward+backward ~2.5x), bf16 GPUs."""
+    """bf16 convolutions are only a win where the hardware computes bf16 natively: Intel AMX,
+    AVX512-BF16 (AMD Zen 4), bf16 GPUs."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
@@ -106,8 +106,7 @@ class Placement:
 
     def for_transformer(self) -> "Placement":
         """The placement for running a style network: channels_last at either precision, since every
-        layer of its inference path keeps that layout (a 512x384 forward on Zen 4: bf16 56 against
-        71 ms plain, fp32 123 against 143)."""
+        layer of its inference path keeps that layout."""
         return replace(self, layout="channels_last")
 
     def module(self, module: torch.nn.Module, cast: bool = True) -> torch.nn.Module:

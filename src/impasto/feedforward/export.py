@@ -22,8 +22,7 @@ from .model_files import find_model, load_model, named_style, style_names, style
 STYLE_NAMES_KEY = "impasto_style_names"
 
 
-# The form each runtime runs fastest (Intel Xeon with AMX, 512x384, shipped network): OpenVINO
-# 12.6 against 16.1 ms with the upsampling as ConvTranspose; onnxruntime 10-15 % slower with it.
+# The form each runtime runs fastest (bench/stylize.py measures both: its "phases x" column).
 RUNTIME_UPSAMPLING = {"onnx": "phases", "openvino": "transposed"}
 
 

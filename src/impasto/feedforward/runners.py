@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 class TorchRunner:
     """A loaded network on its placement, from arrays to arrays. A network cast to the placement's
-    dtype runs in it directly (bf16 throughout: ~1.3x faster than autocast's casts around every
-    norm, 0.5/255 from fp32 on average); one kept in fp32 (a network handed in by the caller,
+    dtype runs in it directly (bf16 throughout: no autocast casts around every norm, and within a
+    level of fp32's pixels); one kept in fp32 (a network handed in by the caller,
     still training perhaps) runs under autocast."""
 
     runtime = "torch"
@@ -78,14 +78,13 @@ class OnnxRunner:
 
 class OpenVinoRunner:
     """An exported model under OpenVINO, whose CPU plugin runs the network in bf16 where the CPU
-    computes it natively (as torch does here) with far less cost per layer than eager torch (a
-    256x192 pass on Zen 4: 12 against 15 ms). Compiled once per input shape: with static shapes it
-    runs 1.6x faster than one dynamic-shape compile, and a compile takes 0.15-0.4 s; the last few
-    shapes stay compiled."""
+    computes it natively (as torch does here) with far less cost per layer than eager torch.
+    Compiled once per input shape: static shapes run faster than one dynamic-shape compile, and a
+    compile takes a fraction of a second; the last few shapes stay compiled."""
 
     runtime = "openvino"
     KEEP_SHAPES = OPENVINO_SHAPES  # compiled in memory
-    KEEP_BLOBS = 32    # compiled on disk (about 2.4 MB each for the shipped network)
+    KEEP_BLOBS = 32    # compiled on disk
 
     def __init__(self, path: str | os.PathLike, style: list[float] | None = None,
                  mix: dict[str, float] | None = None, precision: str = "auto"):
@@ -95,7 +94,7 @@ class OpenVinoRunner:
         path = existing_onnx(path)
         self.core = ov.Core()
         self.blobs = compiled_cache()
-        if self.blobs is not None:  # a compile read back: 0.17 against 0.3 s at 512x384 (Zen 4)
+        if self.blobs is not None:  # a compile read back from disk is cheaper than a fresh one
             self.core.set_property({"CACHE_DIR": str(self.blobs)})
         try:  # its ONNX reader alone: read_model would try every framework's on a broken file
             onnx_reader = FrontEndManager().load_by_framework("onnx")
@@ -151,8 +150,8 @@ def exported_runner(runtime: str, path: Path, style: list[float] | None = None,
 
 def fold_style(model, style: np.ndarray) -> None:
     """Make a several-style model's `style` input the constant `style`: OpenVINO then folds each
-    conditional norm's scale and shift into constants and fuses them with the norm (256x192 on Zen 4:
-    about 5 % faster, a third of the layout reorders gone)."""
+    conditional norm's scale and shift into constants and fuses them with the norm (fewer layout
+    reorders)."""
     import openvino.opset13 as ops
 
     parameter = next(p for p in model.get_parameters() if p.get_friendly_name() == "style")

@@ -55,11 +55,10 @@ def _is_file_model(model) -> bool:
 
 def choose_runtime(model, config: StylizeConfig, inputs: int, few_sizes: bool = False) -> str:
     """`auto`: OpenVINO on a CPU for a few images when the model's ONNX export is already cached
-    (no torch start-up, about 1.5 s saved per command; its pass 1.6x faster than torch's on Intel
-    AMX at 512 px, and 6x faster than onnxruntime's fp32), or for inputs of `few_sizes` (a clip's
+    (no torch start-up, and a faster pass than torch's and onnxruntime's), or for inputs of `few_sizes` (a clip's
     frames, a folder of one camera's photos: one compile per size serves them all, so the export
     is made now if it is not cached, once per model); torch otherwise: for batches of many sizes
-    (a compile per size, 0.1-0.2 s, would cost more than torch's start-up), GPUs and network
+    (a compile per size would cost more than torch's start-up), GPUs and network
     objects."""
     if config.runtime != "auto":
         return config.runtime

@@ -65,8 +65,7 @@ class _GramTap(torch.autograd.Function):
     on a branch wrote its gradient out for autograd to sum with the chain's (25 MB each way at
     relu1_1 of a 512 px image). It is added in place: on VGG's plain chain that gradient is the
     next layer's own fresh output (a convolution's or a pooling's backward), which nothing else
-    holds, and a new 25 MB buffer at relu1_1 cost a copy and, on a bad spell, 10-20 ms of page
-    faults per iteration. Used off the chain, the first output is simply left unused."""
+    holds, and a new buffer the size of relu1_1 would cost a copy and page faults every iteration. Used off the chain, the first output is simply left unused."""
 
     @staticmethod
     def forward(ctx, features, high, low, gram_scale, loss_scale):
@@ -130,9 +129,8 @@ def gram_difference(f: torch.Tensor, high: torch.Tensor, low: torch.Tensor | Non
                     gram_scale: float) -> torch.Tensor:
     """D = c F^T F - A in fp32 (or wider), for rows f (B, M, N) and A split by split_target. bf16
     rows: baddbmm accumulates c F^T F - A_hi in fp32 and rounds once, so D carries bf16's relative
-    error of D itself (1.7e-3), and A_lo is subtracted in fp32 afterwards (bf16 products on AMX,
-    512x384: 6 against 34 ms for the five layers' fp32 copies and products, which rounding the
-    product G before subtracting would turn into 15 % errors of D)."""
+    error of D itself, and A_lo is subtracted in fp32 afterwards (bf16 products, far cheaper than
+    fp32 copies; rounding the product G before subtracting would turn into large errors of D)."""
     if f.dtype == torch.bfloat16:
         diff = torch.baddbmm(high, f.transpose(1, 2), f, beta=-1.0, alpha=gram_scale)
         return torch.sub(diff, low)  # in fp32

@@ -30,11 +30,10 @@ def exporting() -> bool:
 def instance_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """IN(x) = weight (x - mu(x)) / sigma(x) + bias, statistics per image and channel (Ulyanov et al.).
     weight and bias are (C,) for the whole batch. instance_norm returns the plain layout on a CPU, and
-    the next convolution pays a copy back to channels_last (a 512x384 bf16 forward on Zen 4: 85 against
-    67 ms), so it runs in an equal form that keeps the layout: for inference on a CPU a group norm with
-    one group per channel (one fused pass: Zen 4, bf16, 16 x 256 x 192: 0.20 against 0.37 ms as a batch
-    norm, but its bf16 backward is 7x slower than instance_norm's); for one image with gradients a batch
-    norm, whose statistics are that image's."""
+    the next convolution pays a copy back to channels_last, so it runs in an equal form that keeps the
+    layout: for inference on a CPU a group norm with one group per channel (one fused pass, faster
+    than a batch norm, but with a slow bf16 backward); for one image with gradients a batch norm,
+    whose statistics are that image's."""
     if exporting():  # ONNX has its own op
         return F.instance_norm(x, weight=weight, bias=bias, eps=eps)
     if inference_on_cpu(x):
@@ -69,8 +68,8 @@ class ConditionalInstanceNorm(nn.Module):
 
     def scale_and_shift(self, style: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """gamma(w), beta(w): (B, C), or (1, C) for one style over the whole batch. Without gradients
-        they are kept for the last style weights seen (recomputing them, two small products and
-        casts per norm, cost 0.4 ms of a 256x192 forward's 15)."""
+        they are kept for the last style weights seen (recomputing them costs two small products and
+        casts per norm, every pass)."""
         if torch.is_grad_enabled():
             return self.mix(style, dtype)
         key = (tuple(style.flatten().tolist()), tuple(style.shape), dtype, self.weight.data_ptr(),
@@ -123,7 +122,7 @@ def derived_weight(module: nn.Module, weight: torch.Tensor, make, form: str = "d
 
 def rewritten(x: torch.Tensor) -> bool:
     """Whether the layer rewrites below that are plain ONNX ops apply: CPU inference, and ONNX export
-    (runtimes gain from them too: Zen 4, 256 to 1024 px, onnxruntime 12-20 %, OpenVINO 17-20 %)."""
+    (the ONNX runtimes gain from them too)."""
     return exporting() or inference_on_cpu(x)
 
 
@@ -181,12 +180,9 @@ class BlockConv(nn.Conv2d):
     RGB), computed for inference one 2x2 block of output pixels at a time: y = depth_to_space(
     conv(x, W', stride 2)), where W' holds the kernel once per output pixel of the block, shifted by
     its place in it (9x9 becomes 10x10, 3 output channels 12). The result is the same convolution;
-    it does 1.2x the multiply-adds, but 16 -> 12 channels run near the CPU's dense rate where
-    16 -> 3 at 9x9 ran at a fifth of it (Zen 4, bf16: 6 against 18 ms at 512x384, measured for the
-    earlier form of this rewrite, a 5x5 convolution after a SpaceToDepth, which this one matches in
-    torch on Intel AMX: 1.7-1.8 ms). ONNX export takes it too (Conv, DepthToSpace; OpenVINO, Intel
-    AMX, 512x384: 11.4-12.3 against 12.9 ms for the network with the SpaceToDepth); training and odd
-    sizes take the plain convolution."""
+    it does more multiply-adds, but 16 -> 12 channels run near the CPU's dense rate where 16 -> 3 at
+    9x9 runs far below it. ONNX export takes it too (Conv, DepthToSpace); training and odd sizes
+    take the plain convolution."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fast = (rewritten(x) and self.stride == (1, 1) and self.padding == (0, 0)
@@ -294,8 +290,7 @@ class UpsampleConv(nn.Module):
         if self.mode == "nearest" and rewritten(x):
             # Nearest x2, reflection pad 1, 3x3 conv == each output pixel's phase (a, b) of its 2x2
             # block read as a 2x2 conv of the replicate-padded low-resolution map: 4/9 of the
-            # textbook multiply-adds and none of its full-size upsampled and padded copies (Zen 4,
-            # bf16, 64 -> 32 channels to 128x96: 0.58 against 1.07 ms as a 3x3 conv over the phases).
+            # textbook multiply-adds and none of its full-size upsampled and padded copies.
             x = phases_to_space(self.phase_conv(x))
             return self.conv(x, style, start=2)  # its norm and ReLU
         if self.mode == "nearest":
@@ -401,7 +396,7 @@ class TransformerNet(nn.Module):
 
     def transform_in_blocks(self, image: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
         """transform() in an exact equivalent form for CPU inference, cheaper where the image is full
-        size (Zen 4, bf16: 15.3 -> 15.0 ms at 256x192, 56 -> 51 ms at 512x384):
+        size:
         - the input's 2x - 1 is folded into the first convolution: W (2x - 1) = (2W) x - sum(W), its
           weights doubled and a bias (the norm after it would subtract the shift anyway, but a
           channels_last group norm loses precision on maps far from zero mean: 4e-5 against 1e-5);

@@ -23,9 +23,8 @@ TORCH_STD = (0.229, 0.224, 0.225)
 
 class _MaxPoolByUnpool(torch.autograd.Function):
     """2x2 max pooling whose backward is max_unpool2d of the gradient by the pooling's indices: the
-    same scatter, bit for bit, as max_pool2d's own backward, which on the CPU took 1.6-2.6x as long
-    (bf16, channels_last, a 512x384 VGG16 pass: 23 against 12 ms for the four poolings, forward
-    and backward; a tenth of a Gatys iteration)."""
+    same scatter, bit for bit, as max_pool2d's own backward, which is slower on the CPU in
+    channels_last (figures in bench/RESULTS.md)."""
 
     @staticmethod
     def forward(ctx, x):

@@ -97,11 +97,9 @@ def initial_image(init: str, content: torch.Tensor, style: torch.Tensor, seed: i
 def finer_start(result: torch.Tensor, photo: torch.Tensor, finer_photo: torch.Tensor) -> torch.Tensor:
     """Coarse-to-fine: the start at the next scale is the finer photo plus the previous scale's
     stylization (its result less its photo), upsampled. The upsampled result alone is smooth where
-    the finer scale needs the photo's fine detail, and its iterations went on rebuilding it. On the
-    Intel Xeon, 56 iterations at 256 px then N at 512: the README's main command ended 4.2 / 1.5 /
-    0.5 % lower for N = 30 / 60 / 170, four other photo/painting pairs 0.2-1.1 % lower for 170.
-    (Noise added as well, std 0.25, gave 1-10 % lower at 170 but higher at 130 and fewer, and
-    speckles short runs: not taken.)"""
+    the finer scale needs the photo's fine detail, and its iterations went on rebuilding it; this
+    start ends lower (bench/RESULTS.md). Noise added as well did not pay at short runs and
+    speckles them: not taken."""
     stylization = torch.nn.functional.interpolate(result - photo, size=finer_photo.shape[-2:],
                                                   mode="bicubic", align_corners=False)
     return (finer_photo + stylization).clamp(0, 1)

@@ -40,8 +40,8 @@ HEADROOM = 1.25          # the optimized spectrogram spans 0 .. HEADROOM x the i
 SILENCE = 1e-5           # a clip whose peak stays below this is treated as silent
 RANGE_WEIGHT = 10.0      # as optimize: a soft bound relative to the starting loss
 # Torch's L-BFGS drops every curvature pair with y.s <= 1e-10. A spectrogram's loss, normalised to 1,
-# has gradients of ~1e-4 per bin, so every pair was dropped and each step stayed a plain -gradient
-# step (the style loss fell 2 % in 30 iterations); scaled by 1e3 it fell 1000x. Without a line
+# has tiny gradients per bin, so every pair was dropped and each step stayed a plain -gradient
+# step that barely moved; scaled by 1e3 the curvature pairs are kept. Without a line
 # search, an occasional step overshoots (and is undone by the next): the best evaluated one is kept.
 LOSS_SCALE = 1e3
 Clip = "str | os.PathLike | tuple[np.ndarray, int]"

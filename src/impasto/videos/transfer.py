@@ -68,9 +68,8 @@ class Temporal:
         if self.previous is None or not (self.config.temporal or self.config.measure):
             return None
         began = time.perf_counter()
-        # The two flows are independent: one on a second thread (OpenCV releases the GIL), 5.6-5.8 ->
-        # 4.3-4.4 ms at 640x360 on 2 cores (Intel, thread start included); each direction keeps
-        # its own DIS state.
+        # The two flows are independent: one on a second thread (OpenCV releases the GIL); each
+        # direction keeps its own DIS state.
         with ThreadPoolExecutor(1) as pool:
             backward_job = pool.submit(self.flows[1], g, self.previous[0])
             forward = self.flows[0](self.previous[0], g)
@@ -190,8 +189,7 @@ def video(input: str | os.PathLike, output: str | os.PathLike, model: str | os.P
     try:
         size = long_side_size(clip.size, config.size) if config.size else clip.size
         if config.method == "fast":
-            # many frames of one size: OpenVINO on a CPU (compiled once; Intel AMX, 640x360:
-            # 16-17 against 24 ms a frame on torch)
+            # many frames of one size: OpenVINO on a CPU (compiled once)
             runner, optimizer = make_runner(model, config, cache, inputs=1_000_000, few_sizes=True), None
         else:
             from ..core.cache import default_cache
