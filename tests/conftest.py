@@ -2,7 +2,11 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
+
+from impasto.feedforward.model_files import save_model
+from impasto.nets.transformer import TransformerNet
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -45,3 +49,41 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory):
+    """A folder of six small training photos (crops of the Tübingen photo)."""
+    folder = tmp_path_factory.mktemp("photos")
+    source = Image.open(EXAMPLES / "tubingen.jpg").convert("RGB")
+    for i in range(6):
+        source.crop((i * 80, i * 40, i * 80 + 400, i * 40 + 300)).resize((48, 36)).save(folder / f"p{i}.jpg")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def photos_with_junk(tmp_path_factory):
+    """A folder of training photos: five small crops, one in a subfolder, and two files that are
+    not images (training skips them)."""
+    folder = tmp_path_factory.mktemp("photos")
+    (folder / "nested").mkdir()
+    source = Image.open(EXAMPLES / "tubingen.jpg").convert("RGB")
+    for i in range(5):
+        crop = source.crop((i * 100, i * 50, i * 100 + 400, i * 50 + 300)).resize((64, 48))
+        crop.save(folder / ("nested" if i % 2 else ".") / f"photo{i}.jpg")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory):
+    """A tiny one-style network (width 0.25, untrained) with non-trivial norm parameters."""
+    torch.manual_seed(0)
+    net = TransformerNet(width=0.25)
+    with torch.no_grad():  # non-trivial norm parameters, as after training
+        for module in net.modules():
+            if isinstance(module, torch.nn.InstanceNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2) if module.bias.requires_grad else None
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    return save_model(net, path, {"style_name": "tiny"})

@@ -36,11 +36,6 @@ def _photos(folder, count=3, size=(48, 36)):
     return folder
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    torch.manual_seed(0)
-    return save_model(TransformerNet(width=0.25), tmp_path_factory.mktemp("model") / "m.safetensors",
-                      {"style_name": "tiny"})
 
 
 # --- 2. writes that cannot happen: refused before the work, one line after it -----------------------

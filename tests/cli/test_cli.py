@@ -71,6 +71,7 @@ def test_bad_input_one_line_no_output(tmp_path, content_path, style_path, capsys
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("out") or p.name.startswith(".out")] == []
 
 
+@pytest.mark.slow
 def test_console_script_no_traceback(tmp_path, content_path):
     exe = shutil.which("impasto") or [sys.executable, "-m", "impasto.cli"]
     cmd = ([exe] if isinstance(exe, str) else exe) + [

@@ -24,7 +24,7 @@ import impasto
 from impasto.core.config import ServeConfig
 from impasto.serve.app import create_app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PHOTO = ROOT / "examples" / "tubingen.jpg"
 PAINTING = ROOT / "examples" / "starry_night.jpg"
 
@@ -172,6 +172,7 @@ def start_server(data: Path, port: int) -> subprocess.Popen:
     raise AssertionError(f"server did not start: {process.stderr.read().decode()[-500:]}")
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_jobs_on_loopback(tmp_path):
     port = free_port()
     server = start_server(tmp_path / "data", port)
@@ -211,6 +212,7 @@ def test_twenty_concurrent_jobs_on_loopback(tmp_path):
         server.kill()
 
 
+@pytest.mark.slow
 def test_sigkill_with_jobs_queued_and_running_loses_none(tmp_path):
     port = free_port()
     data = tmp_path / "data"
@@ -251,6 +253,8 @@ def chromium() -> str | None:
 
 @pytest.mark.skipif(chromium() is None, reason="no chromium on this machine (setup.sh installs it with apt "
                                                 "where it can: apt-get install chromium)")
+@pytest.mark.slow
+@pytest.mark.browser
 def test_in_a_browser_upload_style_result_and_gallery_after_restart(tmp_path):
     from playwright.sync_api import sync_playwright
 

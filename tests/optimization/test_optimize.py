@@ -45,6 +45,7 @@ def test_style_blend_weights_styles(content_path, style_path):
     assert single.tobytes() == blended.tobytes() != other.tobytes()
 
 
+@pytest.mark.slow
 def test_bf16_reaches_fp32_loss(content_path, style_path):
     fp32 = run_optimization(content_path, style_path, iterations=60, precision="fp32", **TINY)
     bf16 = run_optimization(content_path, style_path, iterations=60, precision="bf16", **TINY)

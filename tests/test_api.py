@@ -5,13 +5,10 @@ import threading
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import impasto
 from impasto import Cancelled, Engine, Progress
-from impasto.feedforward.model_files import save_model
 from impasto.nets import vgg_weights as weights
-from impasto.nets.transformer import TransformerNet
 
 FP32 = dict(precision="fp32", device="cpu")
 
@@ -78,15 +75,9 @@ def test_cli_cancel_is_one_line(tmp_path, content_path, style_path, capsys, monk
     assert not (tmp_path / "o.png").exists()
 
 
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("photos")
-    source = Image.open(impasto.__file__.replace("src/impasto/__init__.py", "examples/tubingen.jpg")).convert("RGB")
-    for i in range(4):
-        source.crop((i * 100, i * 50, i * 100 + 400, i * 50 + 300)).resize((48, 36)).save(folder / f"p{i}.png")
-    return folder
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_cancelled_train_resumes_exactly(tmp_path, photos, style_path):
     tiny = dict(image_size=32, batch_size=2, width=0.25, checkpoint_every=4, **FP32)
@@ -104,15 +95,6 @@ def test_cancelled_train_resumes_exactly(tmp_path, photos, style_path):
     assert [h["total"] for h in straight.history] == [h["total"] for h in resumed.history]
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    torch.manual_seed(0)
-    net = TransformerNet(width=0.25)
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, torch.nn.InstanceNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-    return save_model(net, tmp_path_factory.mktemp("model") / "tiny.safetensors", {"style_name": "tiny"})
 
 
 def test_second_call_loads_and_hashes_nothing(monkeypatch, content_path, style_path, model_path):

@@ -14,22 +14,8 @@ from impasto.core.colour import rgb_to_yiq
 from impasto.core.errors import ImpastoError
 from impasto.core.images import to_tensor
 from impasto.feedforward.export import export_onnx
-from impasto.feedforward.model_files import save_model
 from impasto.feedforward.stylize import stylize_files
 from impasto.nets.transformer import TransformerNet
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    torch.manual_seed(0)
-    net = TransformerNet(width=0.25)
-    with torch.no_grad():  # non-trivial norm parameters, as after training
-        for module in net.modules():
-            if isinstance(module, torch.nn.InstanceNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.2, 0.2) if module.bias.requires_grad else None
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    return save_model(net, path, {"style_name": "tiny"})
 
 
 @pytest.fixture()
@@ -284,6 +270,7 @@ def test_engine_keeps_its_openvino_runner_between_calls(tmp_path, model_path, ph
     assert engine.loads == 2  # another precision is another runner
 
 
+@pytest.mark.slow
 def test_runtime_auto_uses_openvino_once_exported_without_importing_torch(tmp_path, model_path, photo):
     """A one-off command on a CPU: the first run (torch) leaves an ONNX export in the cache, the
     next runs OpenVINO in a process that never imports torch, with the same picture."""

@@ -18,7 +18,7 @@ from impasto.feedforward.model_files import list_models, read_metadata, split_st
 from impasto.feedforward.train import train
 from impasto.nets.transformer import ConditionalInstanceNorm, TransformerNet
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(image_size=32, style_size=48, batch_size=2, width=0.25, precision="fp32", device="cpu",
             progress=False, lr=1e-2)
 
@@ -36,13 +36,6 @@ def paintings(tmp_path_factory):
     return [folder / "night.png", folder / "stripes.png"]
 
 
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("photos")
-    source = Image.open(ROOT / "examples" / "tubingen.jpg").convert("RGB")
-    for i in range(6):
-        source.crop((i * 80, i * 40, i * 80 + 400, i * 40 + 300)).resize((48, 36)).save(folder / f"p{i}.jpg")
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +45,7 @@ def two_styles(tmp_path_factory, paintings, photos):
     return out, result
 
 
+@pytest.mark.slow
 def test_one_network_learns_both_paintings(two_styles, paintings):
     out, result = two_styles
     meta = read_metadata(out)
@@ -104,6 +98,7 @@ def test_conditional_norm_mixes_scale_and_shift():
     assert torch.allclose(mixed, expected, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runtime", ["onnx", "openvino"])
 def test_onnx_export_takes_the_style_weights(two_styles, tmp_path, runtime):
     out, _ = two_styles

@@ -21,7 +21,7 @@ from impasto.core.images import to_tensor
 from impasto.losses.objective import Objective, Targets, style_targets
 from impasto.testing import pan_zoom, write_clip
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data"
 PHOTO = SHARED / "content" / "tubingen.jpg" if (SHARED / "content" / "tubingen.jpg").is_file() \
     else ROOT / "examples" / "tubingen.jpg"
@@ -60,6 +60,7 @@ def style_losses(frames, painting):
                 for f in frames]
 
 
+@pytest.mark.slow
 def test_temporal_halves_the_flicker_without_blurring_the_style(tmp_path, photo):
     source = tmp_path / "pan.mkv"
     write_clip(source, pan_zoom(photo, 20, (128, 72)), container_format="matroska")
@@ -141,6 +142,7 @@ def test_start_duration_and_size(tmp_path, clip):
     assert 0.2 < seconds < 0.45
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_with_clip_length(tmp_path, photo):
     """Frames stream: a clip 15x longer needs no more memory (peak RSS of separate processes)."""
     script = ("import resource, sys, impasto; impasto.video(sys.argv[1], sys.argv[2], model='mosaic');"
@@ -196,6 +198,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, photo, clip, capsys)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".") or p.name.startswith("x")]
 
 
+@pytest.mark.slow
 def test_optimize_method_with_the_temporal_loss(tmp_path, photo):
     """--method optimize: each frame starts from the warped previous result, with Ruder et al.'s
     temporal loss; it flickers less than frames optimized on their own."""

@@ -56,6 +56,7 @@ def test_optimize_luminance_keeps_the_photos_chroma(content_path, style_path):
     assert (out[:, :1] - photo[:, :1]).abs().mean() > 0.03
 
 
+@pytest.mark.slow
 def test_optimize_histogram_moves_colours_to_the_photos(content_path, style_path):
     """From the photo, the plain transfer drifts to the painting's colours; histogram does not."""
     options = dict(size=64, iterations=30, init="content", **FAST)
@@ -108,6 +109,7 @@ def test_guides_follow_the_mask(tmp_path):
         load_guides(mask, ["red"], (32, 32))
 
 
+@pytest.mark.slow
 def test_each_region_takes_its_own_style(tmp_path, content_path):
     """Red painting for the left half, blue for the right: each half's colour follows its style,
     far beyond the photo's own left/right difference."""
@@ -147,6 +149,7 @@ def test_scale_schedule():
     assert OptimizeConfig(iterations=2).scale_iterations(3) == [1, 1, 2]
 
 
+@pytest.mark.slow
 def test_coarse_to_fine_beats_single_scale_for_the_same_fine_iterations(content_path, style_path):
     """45 iterations at 64 px, after 15 cheap ones at 32 px, end lower than 45 at 64 px alone."""
     single = run_optimization(content_path, style_path, size=64, iterations=45, scales=1, **FAST)
@@ -218,6 +221,7 @@ def _seam_ratio(image: torch.Tensor, tile: int, overlap: int, passes: int) -> fl
     return sum(ratios) / len(ratios)
 
 
+@pytest.mark.slow
 def test_tiled_result_has_no_seams(content_path, style_path):
     """The whole pipeline at 96 px: 48 px in one piece, then 32 px tiles at 96 px."""
     options = dict(size=96, iterations=10, init="content", scales=2, tile=32, progress=False)

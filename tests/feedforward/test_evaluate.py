@@ -17,6 +17,7 @@ def tiny_model(tmp_path_factory, content_path, style_path):
                  width=0.25, precision="fp32", progress=False).output
 
 
+@pytest.mark.slow
 def test_evaluate_table_and_csv(tmp_path, tiny_model, content_path, style_path, capsys):
     out = tmp_path / "eval.csv"
     code = main(["evaluate", "--model", str(tiny_model), "--style", str(style_path), str(content_path),
