@@ -7,17 +7,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
+from fastapi.testclient import TestClient as _TestClient
 from PIL import Image
 
 import impasto
@@ -33,6 +30,21 @@ def png(size=(64, 48), colour=(200, 120, 40)) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, colour).save(out, format="PNG")
     return out.getvalue()
+
+
+def bomb_png(width=20000, height=20000) -> bytes:
+    """A PNG header declaring 400 megapixels (Pillow's decompression-bomb limit is far below)."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data  # noqa: E731
+                                + struct.pack(">I", zlib.crc32(kind + data)))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def TestClient(app):  # noqa: N802 - a test client that reaches the app as a local browser would
+    return _TestClient(app, base_url="http://127.0.0.1")
 
 
 def wait(client, job_id, timeout=60.0):
@@ -106,10 +118,15 @@ def test_every_bad_request_is_a_clear_json_error(client):
         (photo, {}, 400),                                                         # no style
         (photo, {"style": "no_such_style"}, 400),
         (photo, {"style": "mosaic", "method": "slow"}, 400),
-        (photo, {"style": "mosaic", "size": "5000"}, 400),
+        (photo, {"style": "mosaic", "size": "5000"}, 422),                         # over the server's cap
+        (photo, {"style": "mosaic", "size": "-5"}, 422),
         (photo, {"style": "mosaic", "size": "big"}, 422),
         (photo, {"style": "mosaic", "preserve_color": "sepia"}, 400),
-        (photo, {"style": "mosaic", "method": "best", "iterations": "0"}, 400),
+        (photo, {"style": "mosaic", "method": "best", "iterations": "0"}, 422),
+        (photo, {"style": "mosaic", "method": "best", "style_weight": "inf"}, 422),  # not finite
+        (photo, {"style": "mosaic", "method": "best", "style_weight": "1e309"}, 422),
+        (photo, {"style": "mosaic", "method": "best", "style_weight": "nan"}, 422),
+        ({"photo": ("bomb.png", bomb_png())}, {"style": "mosaic"}, 413),          # a decompression bomb
         ({**photo, "style_file": ("s.jpg", PAINTING.read_bytes())}, {"style": "mosaic"}, 400),  # both
         ({**photo, "style_file": ("s.jpg", PAINTING.read_bytes())}, {"method": "fast"}, 400),
         ({**photo, "style_file": ("s.txt", b"words")}, {"method": "best"}, 415),
@@ -145,35 +162,15 @@ def test_result_before_done_and_token_and_quota(tmp_path):
         c.post(f"/api/jobs/{first['id']}/cancel", headers=headers)
     with TestClient(create_app(ServeConfig(data=str(tmp_path / "d"), quota_mb=0.3, prune=True))) as c:
         wait(c, first["id"])
-        again = c.post("/api/jobs", files=photo, data={"style": "mosaic"})
+        again = c.post("/api/jobs", files=photo, data={"style": "mosaic", "size": "48"})
         assert again.status_code == 200, again.text  # the oldest finished job made room
         assert c.get(f"/api/jobs/{first['id']}").status_code == 404
 
 
 # --- a real server on loopback -------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(data: Path, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "impasto.cli", "serve", "--port", str(port), "--data", str(data)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError(f"server did not start: {process.stderr.read().decode()[-500:]}")
-
-
 @pytest.mark.slow
-def test_twenty_concurrent_jobs_on_loopback(tmp_path):
+def test_twenty_concurrent_jobs_on_loopback(tmp_path, start_server, free_port):
     port = free_port()
     server = start_server(tmp_path / "data", port)
     base = f"http://127.0.0.1:{port}"
@@ -213,7 +210,7 @@ def test_twenty_concurrent_jobs_on_loopback(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkill_with_jobs_queued_and_running_loses_none(tmp_path):
+def test_sigkill_with_jobs_queued_and_running_loses_none(tmp_path, start_server, free_port):
     port = free_port()
     data = tmp_path / "data"
     server = start_server(data, port)
@@ -255,7 +252,7 @@ def chromium() -> str | None:
                                                 "where it can: apt-get install chromium)")
 @pytest.mark.slow
 @pytest.mark.browser
-def test_in_a_browser_upload_style_result_and_gallery_after_restart(tmp_path):
+def test_in_a_browser_upload_style_result_and_gallery_after_restart(tmp_path, start_server, free_port):
     from playwright.sync_api import sync_playwright
 
     port = free_port()
@@ -307,3 +304,52 @@ def test_a_video_job_with_the_temporal_option(client, tmp_path):
     refused = client.post("/api/jobs", files={"photo": ("clip.mp4", clip.read_bytes())},
                           data={"style": "wave", "method": "best"})
     assert refused.status_code == 400 and "fast" in refused.json()["detail"]
+
+
+def test_prune_never_deletes_for_an_upload_it_refuses(tmp_path):
+    # Three finished fast jobs, then an upload the quota cannot hold even with all of them gone:
+    # refused, and the three are still there.
+    with TestClient(create_app(ServeConfig(data=str(tmp_path / "d"), quota_mb=0.12, prune=True))) as c:
+        ids = [c.post("/api/jobs", files={"photo": ("p.png", png((48, 36), (i * 60, 90, 30)))},
+                      data={"style": "mosaic"}).json()["id"] for i in range(3)]
+        assert all(wait(c, job_id)["status"] == "done" for job_id in ids)
+        noise = io.BytesIO()
+        Image.fromarray(np.random.default_rng(1).integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(noise, "PNG")
+        refused = c.post("/api/jobs", files={"photo": ("big.png", noise.getvalue())}, data={"style": "mosaic"})
+        assert refused.status_code == 507
+        assert sorted(j["id"] for j in c.get("/api/jobs").json()) == sorted(ids)
+
+
+def test_the_quota_reserves_room_for_results(tmp_path):
+    # A photo that fits the quota alone, but not with the result it would write: refused up front.
+    noise = io.BytesIO()
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (160, 160, 3), dtype=np.uint8)).save(noise, "PNG")
+    with TestClient(create_app(ServeConfig(data=str(tmp_path / "d"), quota_mb=0.1))) as c:
+        assert len(noise.getvalue()) < 0.1e6
+        assert c.post("/api/jobs", files={"photo": ("n.png", noise.getvalue())},
+                      data={"style": "mosaic"}).status_code == 507
+        small = c.post("/api/jobs", files={"photo": ("n.png", noise.getvalue())}, data={"style": "mosaic", "size": "32"})
+        assert small.status_code == 200, small.text
+
+
+def test_a_stored_non_finite_number_does_not_break_the_listing(client):
+    # A row written before the form checked numbers (style_weight=inf) lists with null there.
+    store = client.app.state.store
+    job = store.create("best", {"style": "mosaic", "style_weight": float("inf")}, {"photo.png": png()})
+    store.update(job.id, status="failed")
+    assert client.get("/api/jobs").status_code == 200
+    assert client.get(f"/api/jobs/{job.id}").json()["settings"]["style_weight"] is None
+
+
+def test_cancel_of_a_job_deleted_meanwhile_is_404_not_500(client, monkeypatch):
+    job = client.post("/api/jobs", files={"photo": ("p.png", png())},
+                      data={"style": "mosaic", "method": "best", "size": "32", "iterations": "2000"}).json()
+    store, workers = client.app.state.store, client.app.state.workers
+    original = workers.cancel
+
+    def cancel_while_deleting(job_id):  # the DELETE of another request lands in between
+        original(job_id)
+        store.delete(job_id)
+    monkeypatch.setattr(workers, "cancel", cancel_while_deleting)
+    response = client.post(f"/api/jobs/{job['id']}/cancel")
+    assert response.status_code == 404 and response.json()["detail"]

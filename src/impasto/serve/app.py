@@ -10,17 +10,15 @@ import secrets
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from ..core.config import ServeConfig
 from ..core.files import data_dir
+from .guard import LOOPBACK, Guard
 from .jobs import Workers
 from .routes import job_routes, page_routes, style_routes, submit_route
 from .store import Store
 from .uploads import Uploads
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def secured(config: ServeConfig) -> ServeConfig:
@@ -42,8 +40,12 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
     async def lifespan(app: FastAPI):
         if start_workers:
             workers.start()
-        yield
-        workers.stop()
+        try:
+            yield
+        finally:
+            if start_workers:
+                workers.stop()
+            store.close()
 
     app = FastAPI(title="impasto", version=__import__("impasto").__version__, lifespan=lifespan, docs_url=None,
                   redoc_url=None,
@@ -51,29 +53,12 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
                               "IDs are made by the server.")
     app.state.store, app.state.workers, app.state.config = store, workers, config
     app.openapi_version = "3.0.3"  # the bundled Swagger UI (4.x) renders OpenAPI 3.0, not 3.1
-    app.middleware("http")(_guard(config))
+    app.add_middleware(Guard, config=config)
     _mount_docs(app, config)
     for router in (page_routes(store, app.version), style_routes(),
                    submit_route(config, store, workers, Uploads(config, store)), job_routes(store, workers)):
         app.include_router(router)
     return app
-
-
-def _guard(config: ServeConfig):
-    """The access token (where one is set) and the request size, before anything else runs."""
-    async def guard(request: Request, call_next):
-        if config.token:
-            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip() \
-                or request.query_params.get("token", "")
-            if not secrets.compare_digest(given.encode(), config.token.encode()):
-                return JSONResponse({"detail": "missing or wrong access token (send 'Authorization: Bearer "
-                                               "TOKEN' or ?token=TOKEN)"}, status_code=401)
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > config.max_upload_mb * 1e6 * 2 + 1e6:
-            return JSONResponse({"detail": f"request too large (uploads are limited to "
-                                           f"{config.max_upload_mb:g} MB each)"}, status_code=413)
-        return await call_next(request)
-    return guard
 
 
 def _mount_docs(app: FastAPI, config: ServeConfig) -> None:

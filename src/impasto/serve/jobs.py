@@ -35,9 +35,15 @@ class Workers:
             thread.start()
         self.notify()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop taking jobs and wait for the lanes: a running job stops at its next progress event
+        (a fast one is done by then) and is queued again, so nothing is lost or left running."""
         self.stopping.set()
         self.notify()
+        for thread in self.threads:
+            if thread.is_alive():
+                thread.join(timeout)
+        self.store.recover()
 
     def notify(self) -> None:
         for event in self.wake.values():

@@ -18,7 +18,7 @@ from ..core.options import configure
 from .jobs import Workers
 from .store import FINISHED, Store
 from .styles import painting_for, shipped_styles
-from .uploads import Uploads
+from .uploads import Uploads, result_bytes
 
 STATIC = Path(__file__).resolve().parent / "static"
 METHODS = ("fast", "best")
@@ -56,19 +56,21 @@ def style_routes() -> APIRouter:
 
 
 def check_job_options(config: ServeConfig, method: str, style: str | None, has_file: bool, **numbers) -> None:
-    """400 for a job this server will not run: the options as the commands check them (config.py),
-    then this server's own caps (ServeConfig)."""
+    """4xx for a job this server will not run: numbers as the commands check them (config.py: finite,
+    within their limits) and within this server's own caps (ServeConfig), else 422; other
+    choices that do not fit, 400."""
     if method not in METHODS:
         raise HTTPException(400, f"method must be fast or best, not {method!r}")
     given = {k: v for k, v in numbers.items() if v is not None}
     try:
         configure(OptimizeConfig, **given)
     except OptionError as exc:
-        raise HTTPException(400, exc.render(exc.option)) from None
+        raise HTTPException(422 if isinstance(given.get(exc.option), (int, float)) else 400,
+                            exc.render(exc.option)) from None
     if given.get("size", 0) > config.max_size:
-        raise HTTPException(400, f"size must be at most {config.max_size} on this server")
+        raise HTTPException(422, f"size must be at most {config.max_size} on this server")
     if not 1 <= given.get("iterations", 1) <= config.max_iterations:
-        raise HTTPException(400, f"iterations must be between 1 and {config.max_iterations} on this server")
+        raise HTTPException(422, f"iterations must be between 1 and {config.max_iterations} on this server")
     if bool(style) == has_file:
         raise HTTPException(400, "give either style (a shipped style's name) or style_file (a painting)")
     if style and style not in {s["name"] for s in shipped_styles()}:
@@ -103,6 +105,8 @@ def submit_route(config: ServeConfig, store: Store, workers: Workers, uploads: U
         thumbnail = None
         try:
             Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError:
+            pass  # an image, too large: decoded() answers 413
         except Exception:  # noqa: BLE001 - not an image: perhaps a video
             thumbnail = uploads.video_frame(data)
         if thumbnail is not None:
@@ -113,7 +117,7 @@ def submit_route(config: ServeConfig, store: Store, workers: Workers, uploads: U
             files = {"photo.png": await uploads.decoded(photo, "photo", data)}
         if has_file:
             files["style.png"] = await uploads.decoded(style_file, "painting")
-        uploads.make_room(sum(len(d) for d in files.values()))
+        uploads.make_room(sum(len(d) for d in files.values()) + result_bytes(files, size, method))
         settings = {"style": style, "style_file": has_file, "size": size, "preserve_color": preserve_color,
                     "iterations": iterations, "style_weight": style_weight,
                     "photo_name": Path(photo.filename or "photo").name[:100],
@@ -205,7 +209,7 @@ def job_routes(store: Store, workers: Workers) -> APIRouter:
             workers.cancel(job_id)
         else:
             raise HTTPException(409, f"the job is {job.status}: nothing to cancel")
-        return store.get(job_id).public()
+        return job_or_404(job_id).public()  # 404 if a DELETE came in between
 
     @router.delete("/api/jobs/{job_id}")
     def delete(job_id: str):

@@ -4,6 +4,7 @@ so no request path reaches the file system."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import sqlite3
@@ -12,6 +13,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..core.errors import ImpastoError
+from ..core.results import jsonable
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
@@ -30,22 +34,50 @@ class Job:
     progress: dict = field(default_factory=dict)
 
     def public(self) -> dict:
-        return {"id": self.id, "status": self.status, "method": self.method, "settings": self.settings,
+        """The job as JSON may carry it (a non-finite number stored by an older version reads null)."""
+        return jsonable({"id": self.id, "status": self.status, "method": self.method, "settings": self.settings,
                 "created": self.created, "started": self.started, "finished": self.finished,
                 "error": self.error, "progress": self.progress,
-                "result": f"/api/jobs/{self.id}/result" if self.status == "done" else None}
+                "result": f"/api/jobs/{self.id}/result" if self.status == "done" else None})
 
 
 class Store:
+    """The data folder of one server: a second server on the same folder is refused (it would run
+    the same jobs twice), and a database that cannot be read is an error, never silently replaced."""
+
     def __init__(self, root: Path):
         self.root = Path(root)
-        (self.root / "jobs").mkdir(parents=True, exist_ok=True)
+        try:
+            (self.root / "jobs").mkdir(parents=True, exist_ok=True)
+            self._owner = open(self.root / "server.lock", "a+")  # noqa: SIM115 - held while the server runs
+        except OSError as exc:
+            raise ImpastoError(f"cannot use '{self.root}' as the data folder: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(self._owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._owner.close()
+            raise ImpastoError(f"another impasto server uses the data folder '{self.root}'; give this one "
+                               "its own --data") from None
         self.lock = threading.Lock()
-        self.db = sqlite3.connect(self.root / "jobs.sqlite3", check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("""CREATE TABLE IF NOT EXISTS jobs (
-            id TEXT PRIMARY KEY, status TEXT NOT NULL, method TEXT NOT NULL, settings TEXT NOT NULL,
-            created REAL NOT NULL, started REAL, finished REAL, error TEXT, progress TEXT NOT NULL)""")
+        database = self.root / "jobs.sqlite3"
+        try:
+            self.db = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("""CREATE TABLE IF NOT EXISTS jobs (
+                id TEXT PRIMARY KEY, status TEXT NOT NULL, method TEXT NOT NULL, settings TEXT NOT NULL,
+                created REAL NOT NULL, started REAL, finished REAL, error TEXT, progress TEXT NOT NULL)""")
+            self.db.execute("SELECT id, status, method, settings, created, started, finished, error, progress "
+                            "FROM jobs LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            self.close()
+            raise ImpastoError(f"the job database '{database}' cannot be read ({exc}); move it aside to start "
+                               "with no jobs, or restore it from a backup") from None
+
+    def close(self) -> None:
+        """Release the data folder (the server's lock on it)."""
+        if getattr(self, "db", None) is not None:
+            self.db.close()
+        self._owner.close()
 
     def folder(self, job_id: str) -> Path:
         return self.root / "jobs" / job_id
@@ -101,7 +133,14 @@ class Store:
         return [_job(r) for r in rows]
 
     def used_bytes(self) -> int:
-        return sum(p.stat().st_size for p in (self.root / "jobs").rglob("*") if p.is_file())
+        return _bytes_under(self.root / "jobs")
+
+    def job_bytes(self, job_id: str) -> int:
+        return _bytes_under(self.folder(job_id))
+
+
+def _bytes_under(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def _job(row) -> Job:

@@ -14,6 +14,18 @@ from ..core.errors import ImpastoError
 from .store import FINISHED, Store
 
 
+def result_bytes(files: dict[str, bytes], size: int | None, method: str) -> int:
+    """What a job will write, reserved in the quota before it runs: a clip's result about as large
+    as the clip; an image's at most its raw pixels (PNG), and a best job's previews as much again."""
+    if "input.video" in files:
+        return len(files["input.video"])
+    from ..core.images import long_side_size
+
+    with Image.open(io.BytesIO(files["photo.png"])) as photo:
+        width, height = long_side_size(photo.size, size) if size else photo.size
+    return 3 * width * height * (2 if method == "best" else 1)
+
+
 class Uploads:
     def __init__(self, config: ServeConfig, store: Store):
         self.config, self.store = config, store
@@ -72,6 +84,9 @@ class Uploads:
                 image.load()
         except HTTPException:
             raise
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+            raise HTTPException(413, f"the {what} declares more pixels than this server decodes "
+                                     f"(at most {self.config.max_pixels})") from None
         except Exception:  # noqa: BLE001 - whatever Pillow raises, it is not an image we take
             raise HTTPException(415, f"the {what} is not an image this server can read") from None
         from ..core.images import load_image
@@ -88,12 +103,17 @@ class Uploads:
         return out.getvalue()
 
     def make_room(self, needed: int) -> None:
+        """Room in the quota for `needed` bytes, a job's uploads and what it will write (see
+        result_bytes); with --prune, the oldest finished jobs are deleted for it, but only when
+        that makes room: never for a job that is refused anyway."""
         quota = self.config.quota_mb * 1e6
-        if self.store.used_bytes() + needed <= quota:
+        used = self.store.used_bytes()
+        if used + needed <= quota:
             return
         if self.config.prune:
-            for job in sorted(self.store.list(), key=lambda j: j.created):
-                if job.status in FINISHED:
+            finished = sorted((j for j in self.store.list() if j.status in FINISHED), key=lambda j: j.created)
+            if used - sum(self.store.job_bytes(j.id) for j in finished) + needed <= quota:
+                for job in finished:
                     self.store.delete(job.id)
                     if self.store.used_bytes() + needed <= quota:
                         return
