@@ -101,11 +101,13 @@ class Engine(NetworkCache):
               **options):
         """Ulyanov & Lebedev: an AudioResult; with `output`, the sound is written there too (its
         format checked before the work)."""
+        from .core.files import refuse_overwriting_inputs
         from .sounds.audio_files import check_audio_output, write_audio
         from .sounds.transfer import audio
 
         if output is not None:
             check_audio_output(output)
+            refuse_overwriting_inputs([output], [c for c in (content, style) if not isinstance(c, tuple)])
         result = audio(content, style, config, progress, cache=self, **options)
         if output is not None:
             write_audio(output, result.samples, result.sample_rate)

@@ -353,3 +353,18 @@ def test_cancel_of_a_job_deleted_meanwhile_is_404_not_500(client, monkeypatch):
     monkeypatch.setattr(workers, "cancel", cancel_while_deleting)
     response = client.post(f"/api/jobs/{job['id']}/cancel")
     assert response.status_code == 404 and response.json()["detail"]
+
+
+def test_a_fast_job_that_would_not_fit_in_memory_is_refused_up_front(client, monkeypatch):
+    # A large PNG is small on disk and within --max-pixels, but its network pass needs more memory
+    # than this machine is said to have: 413 before any work, and no job.
+    import impasto.core.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 0.5 * 2**30)
+    response = client.post("/api/jobs", files={"photo": ("big.png", png((2000, 2000)))},
+                           data={"style": "mosaic"})
+    assert response.status_code == 413 and "memory" in response.json()["detail"]
+    assert client.get("/api/jobs").json() == []
+    small = client.post("/api/jobs", files={"photo": ("small.png", png((2000, 2000)))},
+                        data={"style": "mosaic", "size": "256"})
+    assert small.status_code == 200, small.text

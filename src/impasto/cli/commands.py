@@ -390,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         return _fail("out of memory; try a smaller --size")
     except RuntimeError as exc:
+        if "can't allocate memory" in str(exc).lower():
+            return _fail("not enough memory for this run; try a smaller --size")
         if "out of memory" in str(exc).lower():
             return _fail("out of memory on the device; try a smaller --size or --device cpu")
         if os.environ.get("IMPASTO_DEBUG"):

@@ -207,6 +207,8 @@ class TrainConfig(Config):
                            choices=("nearest", "deconv"))
     seed: int = option(0, "seed for initial weights and crops", minimum=0, maximum=2**32 - 1)
     checkpoint_every: int = option(500, "steps between checkpoints", minimum=1)
+    overwrite: bool = option(False, "start afresh over an earlier run's checkpoint of OUTPUT (without it, "
+                             "train refuses to replace one; --resume continues it)")
     compile: str = option("auto", "compile the transformation network with torch.compile (faster steps "
                           "after a compile of under a minute); auto: for runs "
                           f"of {COMPILE_FROM} steps or more", choices=("auto", "on", "off"))
@@ -235,6 +237,9 @@ class StylizeConfig(Config):
     mix: str | None = option(None, "blend styles of one several-style model, e.g. "
                              "starry_night=0.6,the_scream=0.4 (weights are normalised to sum to 1)",
                              kind=str, metavar="NAME=W,...")
+    max_memory: float | None = option(
+        None, "refuse an image estimated to need more than this many GiB (default: the memory "
+        "available now; 0: no check)", kind=float, minimum=0, metavar="GIB")
     runtime: str = option("auto", "torch; openvino or onnx (onnxruntime, fp32 only), both from an "
                           "ONNX export made once into the cache; or auto: on a CPU openvino for a "
                           f"video's frames and for more than {AUTO_EXPORT_MAX_INPUTS} images in at most "

@@ -119,3 +119,20 @@ def _umask() -> int:
 
 
 _UMASK = _umask()  # read once: os.umask can only be read by setting it, which is not thread-safe
+
+
+def refuse_overwriting_inputs(outputs, inputs) -> None:
+    """Raise ImpastoError, before any work, if an output would be one of the inputs: a command never
+    destroys what it reads. Paths compare resolved (and as the same file where both exist); what is
+    not a path (an image in memory) is no file to destroy."""
+    def key(p) -> Path | None:
+        return Path(p).expanduser().resolve() if isinstance(p, (str, os.PathLike)) else None
+
+    sources = {key(p): p for p in inputs if key(p) is not None}
+    for output in outputs:
+        out = key(output)
+        if out is None:
+            continue
+        for source, given in sources.items():
+            if out == source or (out.exists() and source.exists() and os.path.samefile(out, source)):
+                raise OutputError(f"output '{output}' is one of the inputs ('{given}'); write it elsewhere")

@@ -20,7 +20,7 @@ import torch
 
 from ..core.config import EvaluateConfig, TrainConfig
 from ..core.errors import ImpastoError, OutputError
-from ..core.files import atomic_path, check_writable, file_sha256
+from ..core.files import atomic_path, check_writable, file_sha256, refuse_overwriting_inputs
 from ..core.images import check_side, expand_inputs, load_image, resize_long_side, to_tensor
 from ..core.options import configure
 from ..core.progress import ProgressCallback, Reporter
@@ -68,6 +68,7 @@ def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequenc
         if csv_path.is_dir():
             raise OutputError(f"CSV output '{csv_path}' is a folder")
         check_writable(csv_path.parent)
+        refuse_overwriting_inputs([csv_path], [*images, style, *([model] if isinstance(model, (str, os.PathLike)) else [])])
     report = Reporter(progress, "evaluate")
     placement = cache.placement(config.device, config.precision)
     net, meta = cached_transformer(cache, model, placement)

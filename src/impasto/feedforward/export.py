@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..core.config import UPSAMPLING_FORMS
 from ..core.errors import ImpastoError, OutputError
-from ..core.files import atomic_path, cache_dir, check_writable, file_sha256
+from ..core.files import atomic_path, cache_dir, check_writable, file_sha256, refuse_overwriting_inputs
 from ..core.results import Result
 from .model_files import find_model, load_model, named_style, style_names, style_weights
 
@@ -40,6 +40,7 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
     if output.is_dir():
         raise OutputError(f"ONNX output '{output}' is a folder")
     check_writable(output.parent)
+    refuse_overwriting_inputs([output], [find_model(model)])
     import torch
 
     class Core(torch.nn.Module):

@@ -21,7 +21,7 @@ from PIL import Image
 
 from ..core.config import AUTO_EXPORT_MAX_INPUTS, StylizeConfig
 from ..core.errors import ImpastoError, OutputError
-from ..core.files import check_writable
+from ..core.files import check_writable, refuse_overwriting_inputs
 from ..core.images import (
     SAVE_FORMATS,
     ImageInput,
@@ -35,6 +35,7 @@ from ..core.images import (
     save_image,
     to_array,
 )
+from ..core.memory import check_fits
 from ..core.options import configure
 from ..core.progress import ProgressCallback, Reporter
 from ..core.results import Result
@@ -157,10 +158,22 @@ def _export_for_next_time(model) -> None:
         pass  # no writable cache: the torch path works all the same
 
 
+# The style network's peak at inference, per output pixel: its full-size activations (in fp32; bf16
+# takes about half). bench/RESULTS.md has the measured figures.
+BYTES_PER_PIXEL = 320
+
+
+def check_stylize_memory(size: tuple[int, int], max_memory: float | None) -> None:
+    """Refuse, before the work, an image whose pass would not fit in memory."""
+    check_fits(size[0] * size[1] * BYTES_PER_PIXEL, max_memory,
+               f"the image is {size[0]}x{size[1]}; stylize it smaller (--size)")
+
+
 def _apply(runner, picture: Image.Image, config: StylizeConfig) -> tuple[Image.Image, float, np.ndarray]:
     if config.size:
         picture = resize_long_side(picture, config.size)
         check_side(picture.size, f"the image at size {config.size}", "use a larger size")
+    check_stylize_memory(picture.size, config.max_memory)
     photo = to_array(picture)
     start = time.perf_counter()
     stylized = preserve_colour(runner(photo), photo, config.preserve_color)
@@ -261,6 +274,7 @@ def stylize_files(inputs: Sequence[str], model: str | os.PathLike | None, output
     report = Reporter(progress, "stylize")
     paths = expand_inputs(inputs)
     targets = output_paths(paths, output)
+    refuse_overwriting_inputs(targets, paths)
     few_sizes = (len(paths) > AUTO_EXPORT_MAX_INPUTS
                  and len(input_sizes(paths, config.size)) <= OpenVinoRunner.KEEP_SHAPES)
     runner = make_runner(model, config, cache, inputs=len(paths), few_sizes=few_sizes)

@@ -28,7 +28,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from ..core.config import COMPILE_FROM, TrainConfig
 from ..core.errors import Cancelled, ImpastoError, OutputError, first_line
-from ..core.files import atomic_path, check_writable
+from ..core.files import atomic_path, check_writable, refuse_overwriting_inputs
 from ..core.images import check_side, load_image, resize_long_side, to_tensor
 from ..core.options import configure
 from ..core.progress import Progress, ProgressCallback, Reporter, chain
@@ -139,6 +139,8 @@ def train(style: "StyleInput | Sequence[StyleInput]", data: str | os.PathLike, o
     if output.is_dir():
         raise OutputError(f"output '{output}' is a folder")
     check_writable(output.parent)  # now, not at the first checkpoint 500 steps in
+    styles_given = list(style) if isinstance(style, (list, tuple)) else [style]
+    refuse_overwriting_inputs([output, output.with_suffix(".loss.png"), checkpoint_path(output)], styles_given)
     rank, world = _distributed()
     if config.batch_size % world:
         raise ImpastoError(f"batch size {config.batch_size} does not split over {world} processes")
@@ -160,6 +162,9 @@ def train(style: "StyleInput | Sequence[StyleInput]", data: str | os.PathLike, o
     ckpt = Path(resume) if isinstance(resume, (str, os.PathLike)) else checkpoint_path(output)
     if resume:
         state.resume(ckpt, config, iterations, log_it=rank == 0)
+    elif ckpt.exists() and not config.overwrite:
+        raise ImpastoError(f"a checkpoint of an earlier run is at '{ckpt}': continue it with --resume, or "
+                           "start afresh with --overwrite (which replaces it)")
 
     history = state.run(objective, photos, config, placement, iterations, len(names), ckpt, report, rank, world)
     seconds = time.perf_counter() - state.began
@@ -398,7 +403,7 @@ def _comparable(config: TrainConfig) -> dict:
     crops, is a schedule, not another run)."""
     data = dataclasses.asdict(config)
     for key in ("device", "progress", "checkpoint_every", "iterations", "epochs", "compile", "ema", "lr",
-                "image_size"):
+                "image_size", "overwrite"):
         data.pop(key)
     return data
 

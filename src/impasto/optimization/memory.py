@@ -10,9 +10,7 @@ the forward pass over each painting. It errs on the high side (bench/control.py
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
+from ..core.memory import check_fits
 from .lbfgs import HISTORY
 
 BASE = 0.6 * 2**30          # interpreter, torch, VGG weights
@@ -48,40 +46,11 @@ def estimate_bytes(pixels: int, style_pixels: list[int], bytes_per_value: int, c
     return BASE + max(activations + gram_copies + history + buffers, painting)
 
 
-def available_bytes() -> float | None:
-    """Memory this process can still take: MemAvailable, capped by a cgroup limit if there is one."""
-    found = []
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                found.append(int(line.split()[1]) * 1024)
-    except OSError:
-        pass
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        if limit != "max":
-            used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
-            found.append(int(limit) - used)
-    except (OSError, ValueError):
-        pass
-    if not found and hasattr(os, "sysconf"):
-        try:
-            found.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
-        except (ValueError, OSError):
-            pass
-    return min(found) if found else None
-
-
-def gib(n: float) -> str:
-    return f"{n / 2**30:.1f} GiB"
-
-
 def check_optimize(config, photo_size: tuple[int, int], painting_sizes: list[tuple[int, int]],
                    bytes_per_value: int) -> float:
     """Estimate an optimize run's peak memory over its scales; raise ImpastoError if it exceeds
     config.max_memory GiB (default: what is available now; 0: no check). Returns the estimate."""
     from ..core.config import MIN_SIDE
-    from ..core.errors import ImpastoError
     from ..core.images import long_side_size as scaled
     from ..core.layer_names import deepest
     from ..losses.tiled_gram import HALO
@@ -102,11 +71,6 @@ def check_optimize(config, photo_size: tuple[int, int], painting_sizes: list[tup
                                         last, list(config.style_layers), config.optimizer == "lbfgs",
                                         config.iterations)
                    + sum(w * h * 3 * 4 for w, h in styles) + width * height * 3 * 4 * 3)
-    limit = config.max_memory * 2**30 if config.max_memory is not None else available_bytes()
-    if config.max_memory != 0 and limit is not None and peak > limit:
-        where = "the limit set" if config.max_memory is not None else "available"
-        raise ImpastoError(
-            f"this run needs about {gib(peak)} of memory and {gib(limit)} is {where}: optimize in "
-            f"tiles (--tile 512 / tile=512) or lower the size or style scale; --max-memory GIB "
-            f"(max_memory) overrides the estimate, 0 turns the check off")
+    check_fits(peak, config.max_memory, "optimize in tiles (--tile 512 / tile=512) or lower the size or "
+               "style scale")
     return peak

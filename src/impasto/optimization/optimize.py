@@ -23,6 +23,7 @@ from PIL import Image
 from ..core.colour import keep_colours, luminance, match_colour_histogram, match_luminance
 from ..core.config import MIN_SIDE, OptimizeConfig, loss_weights, normalised_weights
 from ..core.errors import ImpastoError
+from ..core.files import refuse_overwriting_inputs
 from ..core.images import (
     ImageInput,
     check_output_path,
@@ -172,6 +173,8 @@ def run_optimization(content: ImageInput, styles: ImageInput | Sequence[ImageInp
         if config.style_blend is not None else [1.0 / max(1, len(paintings_in))] * len(paintings_in)
     if output is not None:
         output = check_output_path(output)
+        refuse_overwriting_inputs([output], [content, *paintings_in, *(s for _, s in regions), config.mask,
+                                             config.init])
 
     report = Reporter(chain(progress, _old_callback(callback),
                             save_every(output, config.save_every)

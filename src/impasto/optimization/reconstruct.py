@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..core.config import OptimizeConfig, ReconstructConfig, loss_weights
 from ..core.errors import OptionError
+from ..core.files import refuse_overwriting_inputs
 from ..core.images import (
     ImageInput,
     check_output_path,
@@ -64,6 +65,7 @@ def reconstruct(image: ImageInput, target: str, layers: list[str] | str,
     config = configure(type(config) if config is not None else ReconstructConfig, config, **options)
     if output is not None:
         output = check_output_path(output)
+        refuse_overwriting_inputs([output], [image])
     cache = cache or default_cache()
     report = Reporter(chain(progress, save_every(output, config.save_every)
                             if output is not None and config.save_every else None), "reconstruct")
@@ -104,6 +106,7 @@ def reconstruction_grid(image: ImageInput, target: str, config: OptimizeConfig |
     beside the input, in one labelled image. Progress events come from each reconstruction."""
     if output is not None:
         output = check_output_path(output)
+        refuse_overwriting_inputs([output], [image])
     config = configure(type(config) if config is not None else ReconstructConfig, config, **options)
     source = resize_long_side(load_image(image, "image"), config.size)
     tiles = [("input", source)]

@@ -117,6 +117,8 @@ def submit_route(config: ServeConfig, store: Store, workers: Workers, uploads: U
             files = {"photo.png": await uploads.decoded(photo, "photo", data)}
         if has_file:
             files["style.png"] = await uploads.decoded(style_file, "painting")
+        if method == "fast" and thumbnail is None:
+            uploads.check_memory(files["photo.png"], size)
         uploads.make_room(sum(len(d) for d in files.values()) + result_bytes(files, size, method))
         settings = {"style": style, "style_file": has_file, "size": size, "preserve_color": preserve_color,
                     "iterations": iterations, "style_weight": style_weight,

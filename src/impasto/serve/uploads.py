@@ -102,6 +102,18 @@ class Uploads:
         image.save(out, format="PNG")
         return out.getvalue()
 
+    def check_memory(self, photo: bytes, size: int | None) -> None:
+        """413 for a fast job whose network pass would not fit in memory (checked as the CLI does)."""
+        from ..core.images import long_side_size
+        from ..feedforward.stylize import check_stylize_memory
+
+        with Image.open(io.BytesIO(photo)) as image:
+            out = long_side_size(image.size, size) if size else image.size
+        try:
+            check_stylize_memory(out, None)
+        except ImpastoError as exc:
+            raise HTTPException(413, str(exc).split("; --max-memory")[0]) from None
+
     def make_room(self, needed: int) -> None:
         """Room in the quota for `needed` bytes, a job's uploads and what it will write (see
         result_bytes); with --prune, the oldest finished jobs are deleted for it, but only when

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core.config import VideoConfig, loss_weights
 from ..core.errors import ImpastoError
-from ..core.files import atomic_path
+from ..core.files import atomic_path, refuse_overwriting_inputs
 from ..core.images import load_image, long_side_size, resize_long_side, to_tensor
 from ..core.options import configure
 from ..core.progress import ProgressCallback, Reporter
@@ -185,6 +185,7 @@ def video(input: str | os.PathLike, output: str | os.PathLike, model: str | os.P
     config = configure(VideoConfig, config, **options)
     began = time.perf_counter()
     output = check_video_output(output)
+    refuse_overwriting_inputs([output], [input, config.style])
     clip = open_clip(input)
     try:
         size = long_side_size(clip.size, config.size) if config.size else clip.size
