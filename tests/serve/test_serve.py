@@ -368,3 +368,38 @@ def test_a_fast_job_that_would_not_fit_in_memory_is_refused_up_front(client, mon
     small = client.post("/api/jobs", files={"photo": ("small.png", png((2000, 2000)))},
                         data={"style": "mosaic", "size": "256"})
     assert small.status_code == 200, small.text
+
+
+def test_clips_that_declare_no_length_are_bounded_by_their_frames(tmp_path):
+    # A raw H.264 stream and a live-mode MKV carry no duration: 60 frames at 25 fps are 2.4 s,
+    # over a 1 s limit, and refused; 20 frames pass.
+    from fractions import Fraction
+
+    import av
+
+    from impasto.testing import pan_zoom, write_clip
+
+    frames = list(pan_zoom(Image.open(PHOTO), 60, (64, 48)))
+    raw = tmp_path / "clip.h264"
+    write_clip(raw, frames, Fraction(25), container_format="h264")
+    live = tmp_path / "live.mkv"
+    out = av.open(str(live), "w", format="matroska", options={"live": "1"})
+    stream = out.add_stream("libx264", rate=25)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    for i, f in enumerate(frames):
+        picture = av.VideoFrame.from_ndarray(f, format="rgb24")
+        picture.pts = i
+        for packet in stream.encode(picture):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+    out.close()
+    short = tmp_path / "short.h264"
+    write_clip(short, frames[:20], Fraction(25), container_format="h264")
+    with TestClient(create_app(ServeConfig(data=str(tmp_path / "d"), max_video_seconds=1))) as c:
+        for clip in (raw, live):
+            response = c.post("/api/jobs", files={"photo": (clip.name, clip.read_bytes())}, data={"style": "mosaic"})
+            assert response.status_code == 413 and "frames" in response.json()["detail"], response.text
+        assert c.get("/api/jobs").json() == []
+        ok = c.post("/api/jobs", files={"photo": ("short.h264", short.read_bytes())}, data={"style": "mosaic"})
+        assert ok.status_code == 200, ok.text

@@ -65,6 +65,15 @@ class Uploads:
                     frame = next(clip.container.decode(video=0))
                 except Exception:  # noqa: BLE001 - any decoding failure: not a video we take
                     raise HTTPException(415, "the video does not decode") from None
+                if seconds is None:  # no declared length (a live-mode file, a raw stream): count frames
+                    most = int(clip.fps * self.config.max_video_seconds)
+                    counted = 0
+                    for packet in clip.container.demux(clip.video):
+                        counted += packet.size > 0
+                        if counted > most:
+                            raise HTTPException(413, f"the video has more than {most} frames, longer than the "
+                                                     f"{self.config.max_video_seconds:g} s limit at "
+                                                     f"{float(clip.fps):g} frames per second")
                 out = io.BytesIO()
                 frame.to_image().save(out, format="PNG")
                 return out.getvalue()

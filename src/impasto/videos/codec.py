@@ -30,7 +30,18 @@ CONTAINERS = {
               {"opus", "vorbis"}, "libopus"),
     ".gif": ("gif", "gif", {}, set(), None),
 }
-IMAGE_DEMUXERS = ("image2", "_pipe")  # FFmpeg reads still images as one-frame "videos"
+IMAGE_DEMUXERS = ("image2", "_pipe")
+# The largest frames written: H.264's highest level (6.2) allows 8192 px a side and 35.6 Mpx a frame,
+# and players go no further; the other encoders are held to the same so that any output plays.
+MAX_SIDE, MAX_PIXELS = 8192, 8192 * 4352  # FFmpeg reads still images as one-frame "videos"
+
+
+def check_frame_size(size: tuple[int, int]) -> None:
+    """Fail before the work on frames larger than the encoders take."""
+    width, height = size
+    if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
+        raise ImpastoError(f"output frames of {width}x{height} are larger than video encoders take (at most "
+                           f"{MAX_SIDE} px a side and {MAX_PIXELS / 1e6:.1f} Mpx); use a smaller --size")
 
 
 def check_video_output(path: str | os.PathLike) -> Path:
@@ -157,6 +168,9 @@ class Writer:
             self.video.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
         self.video.codec_context.time_base = clip.video.time_base
         self.first_pts: int | None = None
+        self.last_pts: int | None = None
+        self.frames = 0
+        self.notes: list[str] = []  # what the writer had to make up for the input (said in the result)
         self.audio = self.resampler = None
         self.audio_mode = "none"
         source = clip.audio
@@ -179,10 +193,25 @@ class Writer:
 
     def write_frame(self, rgb: np.ndarray, source: "av.VideoFrame") -> None:
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        if self.first_pts is None:
-            self.first_pts = source.pts or 0
-        frame.pts = (source.pts or 0) - self.first_pts
-        frame.time_base = source.time_base
+        time_base = self.video.codec_context.time_base
+        if self.frames == 0 and getattr(source, "rotation", 0):  # keep the orientation the clip plays in
+            self.video.set_display_rotation(source.rotation)
+        if source.pts is None:  # a raw stream: no timestamps at all, so the rate makes them
+            if not self.notes:
+                self.notes.append(f"the input has no timestamps: frames are timed at {float(self.clip.fps):g} "
+                                  "frames per second")
+            pts = round(self.frames / self.clip.fps / time_base)
+        else:
+            pts = round(source.pts * source.time_base / time_base) if source.time_base else source.pts
+            if self.first_pts is None:
+                self.first_pts = pts
+            pts -= self.first_pts
+        if self.last_pts is not None and pts <= self.last_pts:  # repeated or backwards timestamps
+            pts = self.last_pts + 1
+            if "repeated" not in " ".join(self.notes):
+                self.notes.append("the input repeats timestamps: such frames are moved just after the one before")
+        self.last_pts, self.frames = pts, self.frames + 1
+        frame.pts, frame.time_base = pts, time_base
         for packet in self.video.encode(frame):
             self.container.mux(packet)
 
@@ -207,18 +236,21 @@ class Writer:
             return  # a damaged audio packet: skip it, the video matters
         for frame in frames:
             for out in self.resampler.resample(frame):
-                out.pts, self.samples = self.samples, self.samples + out.samples
-                for encoded in self.audio.encode(out):
-                    self.container.mux(encoded)
+                self._encode_audio(out)
+
+    def _encode_audio(self, frame: "av.AudioFrame") -> None:
+        """Re-encoded audio is timed by its samples, at its own rate, from 0."""
+        frame.pts, frame.time_base = self.samples, Fraction(1, self.audio.rate)
+        self.samples += frame.samples
+        for encoded in self.audio.encode(frame):
+            self.container.mux(encoded)
 
     def close(self) -> None:
         for packet in self.video.encode(None):
             self.container.mux(packet)
         if self.audio_mode == "encode":
             for out in self.resampler.resample(None):
-                out.pts, self.samples = self.samples, self.samples + out.samples
-                for encoded in self.audio.encode(out):
-                    self.container.mux(encoded)
+                self._encode_audio(out)
             for encoded in self.audio.encode(None):
                 self.container.mux(encoded)
         self.container.close()

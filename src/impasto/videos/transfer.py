@@ -15,6 +15,7 @@ frame-by-frame output, and of the input clip. Frames stream through memory one a
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,11 +33,13 @@ from ..core.progress import ProgressCallback, Reporter
 from ..core.results import Result
 from ..feedforward.stylize import make_runner, preserve_colour
 from ..nets import cached_vgg
-from .codec import Writer, check_video_output, decode, open_clip, packets, to_rgb
+from .codec import Writer, check_frame_size, check_video_output, decode, open_clip, packets, to_rgb
 from .flow import FlowEstimator, grey, reliable, warp, warping_error
 
 if TYPE_CHECKING:
     from ..core.cache import NetworkCache
+
+log = logging.getLogger("impasto")
 
 __all__ = ["VideoConfig", "video"]
 
@@ -197,6 +200,7 @@ def video(input: str | os.PathLike, output: str | os.PathLike, model: str | os.P
 
             runner, optimizer = None, FrameOptimizer(config, cache or default_cache())
         end = None if config.duration is None else config.start + config.duration
+        check_frame_size(size)
         total = clip.estimated_frames(config.start, config.duration)
         report = Reporter(progress, "video")
         temporal = Temporal(config)
@@ -248,14 +252,16 @@ def video(input: str | os.PathLike, output: str | os.PathLike, model: str | os.P
             except BaseException:
                 writer.abort()
                 raise
-        has_audio = writer.has_audio
+        has_audio, notes = writer.has_audio, writer.notes
+        for note in notes:
+            log.warning("note: %s", note)
     finally:
         clip.close()
     seconds = time.perf_counter() - began
     result = VideoResult(str(output), frames, size[0], size[1], float(clip.fps), round(seconds, 3),
                          round(frames / seconds, 3), has_audio, **temporal.summary(),
                          runtime=None if runner is None else runner.runtime,
-                         timings={k: round(v, 3) for k, v in {**timings, **temporal.seconds}.items()})
+                         timings={k: round(v, 3) for k, v in {**timings, **temporal.seconds}.items()}, notes=notes)
     report(phase="done", iteration=frames, iterations=frames)
     return result
 
@@ -275,6 +281,7 @@ class VideoResult(Result):
     warping_error_input: float | None = None           # the input clip's, for scale
     runtime: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)     # what was made up for the input (its timing)
 
     def line(self) -> str:
         flicker = (f"; warping error {self.warping_error:.4g} (frame by frame "
