@@ -283,6 +283,12 @@ class VideoResult(Result):
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)     # what was made up for the input (its timing)
 
+    def summary(self) -> dict:
+        data = super().summary()
+        if not self.notes:  # the key is there only where there is something to say
+            del data["notes"]
+        return data
+
     def line(self) -> str:
         flicker = (f"; warping error {self.warping_error:.4g} (frame by frame "
                    f"{self.warping_error_frame_by_frame:.4g}, input {self.warping_error_input:.4g})"
