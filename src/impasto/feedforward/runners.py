@@ -63,10 +63,13 @@ class OnnxRunner:
             self.session = ort.InferenceSession(str(path), providers=ort.get_available_providers())
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own error types
             raise ImpastoError(f"cannot load ONNX model '{path}': {str(exc).splitlines()[0]}") from None
-        self.input = self.session.get_inputs()[0].name
         from .export import STYLE_NAMES_KEY
 
         carried = self.session.get_modelmeta().custom_metadata_map.get(STYLE_NAMES_KEY)
+        check_graph(path, [(i.name, i.type == "tensor(float)", len(i.shape)) for i in self.session.get_inputs()],
+                    [(o.name, o.type == "tensor(float)", len(o.shape)) for o in self.session.get_outputs()],
+                    carried)
+        self.input = self.session.get_inputs()[0].name
         style = export_style(path, [i.name for i in self.session.get_inputs()], carried, style, mix)
         self.extra = {} if style is None else {"style": np.asarray([style], dtype=np.float32)}
 
@@ -105,6 +108,12 @@ class OpenVinoRunner:
 
         key = ["framework", STYLE_NAMES_KEY]
         carried = self.model.get_rt_info(key).astype(str) if self.model.has_rt_info(key) else None
+
+        def described(ports):
+            return [(p.any_name if p.get_names() else "", p.get_element_type().is_real(),
+                     p.get_partial_shape().rank.get_length() if p.get_partial_shape().rank.is_static else -1)
+                    for p in ports]
+        check_graph(path, described(self.model.inputs), described(self.model.outputs), carried)
         names = [i.any_name for i in self.model.inputs]
         style = export_style(path, names, carried, style, mix)
         self.input = names[0]
@@ -189,6 +198,33 @@ def keep_newest(folder: Path, count: int) -> None:
             old.unlink(missing_ok=True)
     except OSError:
         pass  # another process pruning too, or a read-only cache: harmless
+
+
+def check_graph(path: Path, inputs: list[tuple[str, bool, int]], outputs: list[tuple[str, bool, int]],
+                carried: str | None) -> None:
+    """Check, once when it is opened, that an ONNX graph is a style network as `impasto export`
+    writes one: an image input (float, N x 3 x H x W), perhaps a "style" input (float, N x S), an
+    image output, and style names (if any) as a JSON list. Ports are (name, is float, rank)."""
+    def refuse(why: str) -> None:
+        raise ImpastoError(f"ONNX model '{path}' is not a style network impasto can run: {why}")
+
+    if not inputs or not outputs:
+        refuse("it has no inputs or no outputs")
+    image, *others = inputs
+    if not image[1] or image[2] != 4:
+        refuse(f"its first input {image[0]!r} is not a float image (N x 3 x H x W)")
+    for name, is_float, rank in others:
+        if name != "style" or not is_float or rank != 2:
+            refuse(f"its input {name!r} is neither the image nor a float 'style' (N x S)")
+    if not outputs[0][1] or outputs[0][2] != 4:
+        refuse(f"its output {outputs[0][0]!r} is not a float image (N x 3 x H x W)")
+    if carried is not None:
+        try:
+            names = json.loads(carried)
+        except ValueError:
+            names = None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            refuse("its style names (metadata) are not a JSON list of names")
 
 
 def existing_onnx(path: str | os.PathLike) -> Path:
