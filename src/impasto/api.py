@@ -106,7 +106,7 @@ class Engine(NetworkCache):
         from .sounds.transfer import audio
 
         if output is not None:
-            check_audio_output(output)
+            check_audio_output(output, options.get("sample_rate", config.sample_rate if config else None))
             refuse_overwriting_inputs([output], [c for c in (content, style) if not isinstance(c, tuple)])
         result = audio(content, style, config, progress, cache=self, **options)
         if output is not None:

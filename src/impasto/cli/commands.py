@@ -287,6 +287,8 @@ def _optimize(args: argparse.Namespace) -> int:
 
 def _reconstruct(args: argparse.Namespace) -> int:
     options = _given(args, ReconstructConfig)
+    if args.grid and args.layers:
+        return _fail("--grid renders the paper's own layer sequence: give it or --layers, not both", code=2)
     if args.grid:
         return _run(args, lambda engine, bars: engine.reconstruction_grid(
             args.image, args.target, output=args.output, progress=bars, **options))
@@ -375,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         handler.setFormatter(logging.Formatter("impasto: %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
+    smaller = "a smaller --image-size or --batch-size" if argv and "train" in argv[:1] else "a smaller --size"
     try:
         return run(argv)
     except SystemExit as exc:  # argparse: --help, --version, or a usage error already printed
@@ -388,12 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # before a command started
         return _fail("interrupted; nothing was written", code=130)
     except MemoryError:
-        return _fail("out of memory; try a smaller --size")
+        return _fail(f"not enough memory for this run; try {smaller}")
     except RuntimeError as exc:
         if "can't allocate memory" in str(exc).lower():
-            return _fail("not enough memory for this run; try a smaller --size")
+            return _fail(f"not enough memory for this run; try {smaller}")
         if "out of memory" in str(exc).lower():
-            return _fail("out of memory on the device; try a smaller --size or --device cpu")
+            return _fail(f"out of memory on the device; try {smaller} or --device cpu")
         if os.environ.get("IMPASTO_DEBUG"):
             raise
         return _fail(f"internal error: {str(exc).splitlines()[0]} (set IMPASTO_DEBUG=1 for details)")

@@ -21,6 +21,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_FROM = 1000      # training runs at least this long compile their network by default
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 UPSAMPLING_FORMS = ("phases", "transposed")
+MAX_AUDIO_SECONDS = 3600.0  # an hour of sound: its spectrogram and filter responses fill memory beyond
 AUTO_EXPORT_MAX_INPUTS = 8  # runtime auto: OpenVINO for this many inputs or fewer once exported
 OPENVINO_SHAPES = 4         # image sizes an OpenVINO runner keeps compiled  # how ONNX export writes the upsampling (export.py)
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps"
@@ -276,10 +277,10 @@ class AudioConfig(Config):
 
     sample_rate: int = option(22050, "common sample rate: both clips are resampled to it, and the "
                               "output has it", minimum=1000, maximum=384000)
-    start: float = option(0.0, "seconds into each input to start from", minimum=0)
+    start: float = option(0.0, "seconds into each input to start from", minimum=0, maximum=MAX_AUDIO_SECONDS)
     duration: float | None = option(None, "seconds of each input to use (default: all); with "
                                     "--texture, the output's length (default: the style's)",
-                                    kind=float, above=0)
+                                    kind=float, above=0, maximum=MAX_AUDIO_SECONDS)
     n_fft: int = option(2048, "STFT window in samples (hop: a quarter of it)", minimum=16)
     filters: int = option(4096, "random 1-D convolution filters over the log-magnitude spectrogram",
                           minimum=1)

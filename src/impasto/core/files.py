@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import OutputError
+from .errors import ImpastoError, OutputError
 
 # Our temporaries: .NAME.impasto-PID-RANDOM.tmp; the PID tells a live writer's file from a killed
 # one's, and the marker keeps other programs' hidden files out of reach.
@@ -107,9 +107,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if isinstance(exc, OutputError):
             raise
         raise OutputError(f"could not write '{path}': {exc.strerror or exc}") from None
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        # Writers that are not Python's own (torch.save's zip writer, safetensors, libsndfile) fail on
+        # a full disk with their own words ("inline_container.cc", "System error."): say what it is.
+        if isinstance(exc, Exception) and not isinstance(exc, ImpastoError) and _disk_full(folder):
+            raise OutputError(f"could not write '{path}': no space left on the device") from None
         raise
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 1 << 20
 
 
 def _umask() -> int:

@@ -38,6 +38,8 @@ def load_image(source: ImageInput, what: str = "image") -> Image.Image:
         image, name = from_array(source, what), what
     elif isinstance(source, Image.Image):
         image, name = source, what
+    elif not isinstance(source, (str, os.PathLike)):
+        raise ImpastoError(f"the {what} must be a file path, a PIL image or an array, not {type(source).__name__}")
     else:
         path = Path(source)
         name = f"{what} '{path}'"
@@ -181,6 +183,8 @@ def save_image(image: Image.Image, path: str | os.PathLike) -> Path:
 
 def expand_inputs(inputs: Sequence[str]) -> list[Path]:
     """Files, folders (their images, recursively) and glob patterns -> image paths, in order."""
+    if isinstance(inputs, (str, os.PathLike)):  # one input, not a sequence of characters
+        inputs = [inputs]
     paths: list[Path] = []
     for item in inputs:
         path = Path(item)

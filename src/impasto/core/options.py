@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import MISSING, field
 from typing import Any, Sequence
 
@@ -77,6 +78,8 @@ def _check_one(f: dataclasses.Field, value: Any) -> None:
         if high is not None and value > high:
             raise OptionError(f.name, f"{{name}} must be at most {high:g}, not {_show(value)}")
         return
+    if kind is str and not isinstance(value, (str, os.PathLike)):
+        raise OptionError(f.name, "{name} must be text, not " + _show(value))
     if meta["choices"] and value not in meta["choices"]:
         raise OptionError(f.name, f"unknown {{name}} {value!r}; use {_one_of(meta['choices'])}")
     # other values (paths, images, names) are checked where they are used

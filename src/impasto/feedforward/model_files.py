@@ -121,8 +121,9 @@ def style_names(meta: dict[str, str]) -> list[str]:
 
 
 def parse_mix(text: str) -> dict[str, float]:
-    """'starry_night=0.6,the_scream=0.4' -> {name: weight}."""
-    mix = {}
+    """'starry_night=0.6,the_scream=0.4' -> {name: weight}, the weights scaled so that the largest
+    is 1 (so that huge ones, 1e308 each, add up without overflowing; only their ratios matter)."""
+    pairs = []
     for part in text.split(","):
         name, _, weight = part.partition("=")
         try:
@@ -132,9 +133,13 @@ def parse_mix(text: str) -> dict[str, float]:
         if not name.strip() or not value >= 0 or value == float("inf"):
             raise ImpastoError(f"cannot read the mix {text!r}: give NAME=WEIGHT pairs with weights >= 0, "
                                "e.g. starry_night=0.6,the_scream=0.4")
-        mix[name.strip()] = mix.get(name.strip(), 0.0) + value
-    if sum(mix.values()) <= 0:
+        pairs.append((name.strip(), value))
+    largest = max(value for _, value in pairs)
+    if largest <= 0:
         raise ImpastoError(f"the mix {text!r} has no positive weight")
+    mix: dict[str, float] = {}
+    for name, value in pairs:
+        mix[name] = mix.get(name, 0.0) + value / largest
     return mix
 
 
@@ -192,6 +197,9 @@ def load_model(name: str | os.PathLike) -> tuple["TransformerNet", dict[str, str
                            f"norm {meta.get('norm')!r}, upsample {meta.get('upsample')!r}, "
                            f"styles {meta.get('styles', '1')!r})") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(path).items()}
+    if not all(v.isfinite().all() for v in state.values() if v.is_floating_point()):
+        raise ImpastoError(f"model '{path}' holds weights that are not finite (NaN or infinity): it cannot "
+                           "stylize anything")
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:

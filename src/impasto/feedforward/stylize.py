@@ -39,7 +39,7 @@ from ..core.memory import check_fits
 from ..core.options import configure
 from ..core.progress import ProgressCallback, Reporter
 from ..core.results import Result
-from .model_files import cached_transformer, find_model, parse_mix, read_metadata, style_weights
+from .model_files import cached_transformer, find_model, named_style, parse_mix, read_metadata, style_weights
 from .runners import OpenVinoRunner, TorchRunner, cached_runner, exported_runner
 
 if TYPE_CHECKING:
@@ -110,7 +110,19 @@ def selected_style(model, config: StylizeConfig) -> list[float] | None:
     return style_weights(model, read_metadata(find_model(model)), mix)
 
 
+def _names_a_style(model) -> bool:
+    """Whether `model` is one style (a shipped style's name, MODEL:STYLE), not a file of several."""
+    if not _is_file_model(model) or Path(model).suffix == ".onnx":
+        return False
+    return named_style(model, read_metadata(find_model(model))) is not None
+
+
 def make_runner(model, config: StylizeConfig, cache: "NetworkCache | None", inputs: int = 1, few_sizes: bool = False):
+    if model is not None and not isinstance(model, (str, os.PathLike)) and not hasattr(model, "transform"):
+        raise ImpastoError(f"the model must be a name, a file or a TransformerNet, not {type(model).__name__}")
+    if model is not None and config.mix and _names_a_style(model):
+        raise ImpastoError(f"--model {model} names one style and --mix others: give the mix alone, or --model "
+                           "as the file that holds the styles to mix")
     if model is None:
         if not config.mix:
             raise ImpastoError("name a model, or the styles to mix with mix/--mix")

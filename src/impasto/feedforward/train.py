@@ -62,6 +62,7 @@ def checkpoint_path(output: Path) -> Path:
     return output.with_suffix(".ckpt")
 
 
+LOSS_TERMS = ("content", "style", "tv", "total")  # what each step of the history records
 CHECKPOINT_KEYS = {"model": dict, "optimizer": dict, "rng": torch.Tensor, "iteration": int,
                    "history": list, "seconds": float, "config": dict}
 
@@ -81,6 +82,15 @@ def load_checkpoint(path: Path) -> dict:
             raise ImpastoError(f"'{path}' is not an impasto checkpoint ({key!r} is missing or malformed)")
     if not isinstance(state.get("ema", {}), dict):  # optional: the moving average of the weights
         raise ImpastoError(f"'{path}' is not an impasto checkpoint ('ema' is malformed)")
+    if state["iteration"] < 0 or not all(
+            isinstance(h, dict) and set(LOSS_TERMS) <= set(h) and all(isinstance(h[k], (int, float)) for k in LOSS_TERMS)
+            for h in state["history"]):
+        raise ImpastoError(f"'{path}' is not an impasto checkpoint (its iteration or loss history is malformed)")
+    if not all(isinstance(v, torch.Tensor) for v in state["model"].values()):
+        raise ImpastoError(f"'{path}' is not an impasto checkpoint (its model holds more than tensors)")
+    if not all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point()):
+        raise ImpastoError(f"checkpoint '{path}' holds weights that are not finite (a run that diverged); "
+                           "resume from an earlier checkpoint or start afresh with --overwrite")
     return state
 
 
@@ -342,7 +352,11 @@ def _final_losses(history: list[dict[str, float]]) -> dict[str, float]:
 def _write_model(net: TransformerNet, output: Path, config: TrainConfig, names: list[str],
                  style_images: list[Image.Image], iterations: int, seconds: float, final: dict[str, float],
                  history: list[dict[str, float]], photos: int) -> None:
-    """The model file with what made it, and its loss curve beside it."""
+    """The model file with what made it, and its loss curve beside it; never a model that is not
+    finite."""
+    if not all(torch.isfinite(p).all() for p in net.state_dict().values() if p.is_floating_point()):
+        raise ImpastoError("training ended with weights that are not finite; no model was written. Lower the "
+                           "learning rate or the loss weights")
     metadata = {
         ("style_name" if len(names) == 1 else "style_names"): names[0] if len(names) == 1 else json.dumps(names),
         "style_sha256": ",".join(_image_sha256(image) for image in style_images),

@@ -12,6 +12,7 @@ from ..core.errors import ImpastoError, OutputError, first_line
 from ..core.files import atomic_path, check_writable
 
 WRITE_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
+MAX_RATE = {".ogg": 192000}  # libsndfile's Vorbis encoder crashes above it; WAV and FLAC take every rate
 PEAK = 10 ** (-1 / 20)  # outputs peak at -1 dBFS: no clipping, and room for lossy encoders' overshoot
 
 
@@ -56,11 +57,15 @@ def mono_at(samples: np.ndarray, native: int, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
-def check_audio_output(path: str | os.PathLike) -> Path:
-    """Fail before the work on an output whose format or folder cannot be written."""
+def check_audio_output(path: str | os.PathLike, sample_rate: int | None = None) -> Path:
+    """Fail before the work on an output whose format, rate or folder cannot be written."""
     path = Path(path)
     if path.suffix.lower() not in WRITE_FORMATS:
         raise OutputError(f"audio output '{path}' must end in {', '.join(WRITE_FORMATS)}")
+    most = MAX_RATE.get(path.suffix.lower())
+    if sample_rate is not None and most is not None and sample_rate > most:
+        raise OutputError(f"{path.suffix} output takes sample rates up to {most} Hz, not {sample_rate}: "
+                          "lower --sample-rate, or write .wav or .flac")
     if path.is_dir():
         raise OutputError(f"audio output '{path}' is a folder")
     check_writable(path.parent)
@@ -76,7 +81,7 @@ def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) 
     """Write mono samples atomically, in the format the suffix names (.wav, .flac: 16-bit; .ogg: Vorbis)."""
     import soundfile
 
-    path = check_audio_output(path)
+    path = check_audio_output(path, sample_rate)
     kind, subtype = WRITE_FORMATS[path.suffix.lower()]
     with atomic_path(path) as tmp:
         try:

@@ -13,6 +13,7 @@ read and written by the caller (see sound.py).
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -129,12 +130,16 @@ def griffin_lim(magnitude: torch.Tensor, n_fft: int, length: int, iterations: in
 
 def _clip(clip: Clip, config: AudioConfig, what: str, duration: float | None) -> np.ndarray:
     if isinstance(clip, tuple):
+        if len(clip) != 2 or not isinstance(clip[1], (int, np.integer)) or clip[1] <= 0 or clip[0] is None:
+            raise ImpastoError(f"the {what} as samples must be (array, sample rate in Hz)")
         samples, rate = clip
         first = int(round(config.start * rate))
         samples = np.asarray(samples)[first:first + (len(samples) if duration is None else int(round(duration * rate)))]
         samples = mono_at(samples, rate, config.sample_rate)
-    else:
+    elif isinstance(clip, (str, os.PathLike)):
         samples = read_audio(clip, config.sample_rate, config.start, duration, what)
+    else:
+        raise ImpastoError(f"the {what} must be a file path or (samples, sample rate), not {type(clip).__name__}")
     if samples.size < config.n_fft:
         raise ImpastoError(f"the {what} is {samples.size / config.sample_rate * 1000:.0f} ms long, shorter "
                            f"than one STFT window ({config.n_fft} samples = "

@@ -98,6 +98,8 @@ class Clip:
 
 
 def open_clip(path: str | os.PathLike) -> Clip:
+    if not isinstance(path, (str, os.PathLike)):
+        raise ImpastoError(f"the video must be a file path, not {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
         raise ImpastoError(f"video '{path}' does not exist" if not path.exists() else f"video '{path}' is not a file")
