@@ -185,6 +185,10 @@ class TrainConfig(Config):
                                   above=0)
     batch_size: int = option(4, "photos per step (the global batch, split across processes)", minimum=1)
     image_size: int = option(256, "random square crops of this size", minimum=MIN_SIDE)
+    base: str | None = option(None, "learn the painting(s) as new styles of this several-style network (a "
+                              "model name or file, e.g. styles): only their conditional-norm parameters, "
+                              "the network's convolutions frozen (Dumoulin et al. 4.3); minutes, not a day",
+                              flag="--from", kind=str, metavar="MODEL")
     style_size: int = option(256, "long side of the style image", minimum=MIN_SIDE)
     lr: float = option(1e-3, "Adam learning rate", above=0)
     ema: float = option(0.0, "decay of an exponential moving average of the weights, which is the "
@@ -341,6 +345,9 @@ class ServeConfig(Config):
     max_pixels: int = option(40_000_000, "largest image accepted, in pixels", minimum=1)
     max_video_seconds: float = option(120.0, "longest video clip accepted, in seconds", above=0)
     quota_mb: float = option(5000.0, "most the data folder may hold, in MB", above=0)
+    train_data: str | None = option(None, "folder of photos to learn uploaded paintings on, as new fast "
+                                    "styles of the shipped network (without it the app does not learn)",
+                                    kind=str, metavar="DIR")
     max_size: int = option(2048, "largest long side a job may ask for, in pixels", minimum=MIN_SIDE)
     max_iterations: int = option(2000, "most optimizer iterations a best-quality job may ask for", minimum=1)
     prune: bool = option(False, "when the quota is reached, delete the oldest finished jobs instead "

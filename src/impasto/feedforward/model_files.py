@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..core.cache import NetworkCache, file_key
 from ..core.errors import ImpastoError
-from ..core.files import atomic_path, data_dir
+from ..core.files import atomic_path, data_dir, file_sha256
 
 if TYPE_CHECKING:
     from ..core.placement import Placement
@@ -80,7 +80,7 @@ def find_model(name: str | os.PathLike) -> Path:
     path = Path(name)
     if path.is_file():
         return path
-    for folder in (SHIPPED, user_models_dir()):
+    for folder in (SHIPPED, user_models_dir(), Path(".")):  # a name, also of a file in the working folder
         candidate = folder / f"{name}.safetensors"
         if candidate.is_file():
             return candidate
@@ -95,6 +95,18 @@ def find_model(name: str | os.PathLike) -> Path:
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """A model file's metadata. A file of new styles (new_styles.py) reads as the network it makes
+    with its base: the base's styles, then its own (`own_style_names`)."""
+    meta = _own_metadata(path)
+    if "base_sha256" not in meta:
+        return meta
+    base = read_metadata(find_base(path, meta))
+    own = style_names(meta)
+    return {**base, **meta, "style_names": json.dumps(style_names(base) + own), "own_style_names": json.dumps(own),
+            "styles": str(len(style_names(base)) + len(own)), "norm": "conditional"}
+
+
+def _own_metadata(path: str | os.PathLike) -> dict[str, str]:
     from safetensors import safe_open
 
     try:
@@ -105,6 +117,50 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     if meta.get("format") != FORMAT:
         raise ImpastoError(f"'{path}' is not an impasto style model")
     return meta
+
+
+_SHA256: dict[tuple, str] = {}
+
+
+def _sha256(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA256:
+        _SHA256[key] = file_sha256(path)
+    return _SHA256[key]
+
+
+def find_base(path: str | os.PathLike, meta: dict[str, str]) -> Path:
+    """The base network a file of new styles was learned on: the file it names, else any model file
+    here with the SHA-256 it records; a missing or changed base is an error, never a guess."""
+    want, hint = meta["base_sha256"], meta.get("base", "")
+    candidates = []
+    try:
+        candidates.append(find_model(hint))
+    except ImpastoError:
+        pass
+    for candidate in [*candidates, *(p for _, p in _model_files())]:
+        try:
+            if _sha256(Path(candidate)) == want:
+                return Path(candidate)
+        except OSError:
+            continue
+    raise ImpastoError(f"model '{path}' holds new styles for the base network '{hint}' (SHA-256 {want[:12]}...), "
+                       "which is not here or has changed since: put that network back, or learn the styles "
+                       "again on this one (impasto train --from)")
+
+
+def save_new_styles(tensors: dict, path: str | os.PathLike, base: Path, metadata: dict[str, str]) -> Path:
+    """A file of new styles: their rows of each conditional norm, and the base network's identity."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    meta = {key: str(value) for key, value in metadata.items()}
+    meta.update(format=FORMAT, base=base.stem if base.parent.resolve() in (SHIPPED.resolve(),
+                user_models_dir().resolve()) else str(base.resolve()), base_sha256=file_sha256(base))
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return path
 
 
 def style_names(meta: dict[str, str]) -> list[str]:
@@ -185,6 +241,8 @@ def load_model(name: str | os.PathLike) -> tuple["TransformerNet", dict[str, str
 
     path = find_model(name)
     meta = read_metadata(path)
+    if "base_sha256" in meta:
+        return _with_new_styles(path, meta)
     try:
         width = float(meta["width"])
         if not 0 < width <= 16:
@@ -207,6 +265,31 @@ def load_model(name: str | os.PathLike) -> tuple["TransformerNet", dict[str, str
     return net.eval(), meta
 
 
+def _with_new_styles(path: Path, meta: dict[str, str]) -> tuple["TransformerNet", dict[str, str]]:
+    """The base network with a file's new styles appended to its conditional norms' tables."""
+    import torch
+    from safetensors.torch import load_file
+
+    from ..nets.transformer import TransformerNet
+
+    base, _ = load_model(find_base(path, meta))
+    net = TransformerNet(base.config["width"], "conditional", base.config["upsample"], int(meta["styles"]))
+    state, rows = base.state_dict(), load_file(path)
+    own = len(style_names(_own_metadata(path)))
+    try:
+        for key, table in rows.items():
+            if table.shape != (own, state[key].shape[1]):
+                raise KeyError(key)
+            state[key] = torch.cat([state[key], table.float()])
+        net.load_state_dict(state)
+    except (KeyError, RuntimeError):
+        raise ImpastoError(f"model '{path}' does not fit its base network (another architecture)") from None
+    if not all(v.isfinite().all() for v in rows.values() if v.is_floating_point()):
+        raise ImpastoError(f"model '{path}' holds weights that are not finite (NaN or infinity): it cannot "
+                           "stylize anything")
+    return net.eval(), meta
+
+
 def list_models() -> list[dict[str, str]]:
     """Shipped models, then the user's: one entry per style (several for a several-style file), each
     with its name, file and training summary."""
@@ -218,6 +301,8 @@ def list_models() -> list[dict[str, str]]:
         except ImpastoError:
             continue
         several = int(meta.get("styles", "1")) > 1
+        if "own_style_names" in meta:  # new styles on a base network: the base's are listed with it
+            names = json.loads(meta["own_style_names"])
         for name in names if several else [path.stem]:
             found.append({"name": name, "source": source, "path": str(path),
                           "style": name if several else meta.get("style_name", "?"),

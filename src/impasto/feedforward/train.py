@@ -144,6 +144,11 @@ def train(style: "StyleInput | Sequence[StyleInput]", data: str | os.PathLike, o
     from ..core.cache import default_cache
 
     cache = cache or default_cache()
+    base = options.get("base", config.base if config is not None else None)
+    if base is not None and config is None:  # a new style: the recipe's defaults, the base's loss terms
+        from .new_styles import RECIPE, base_options
+
+        options = {**RECIPE, **base_options(base), **options}
     config = configure(TrainConfig, config, **options)
     output = model_path(output)
     if output.is_dir():
@@ -159,6 +164,8 @@ def train(style: "StyleInput | Sequence[StyleInput]", data: str | os.PathLike, o
 
     # data: the paintings and the photos
     names, style_images, config = _styles(style, config)
+    if config.base is not None and len(names) == 1:  # one new style: named as its file, so --model names it
+        names = [output.stem]
     photos = PhotoFolder(data, config.hold_out)
     if photos.skipped and rank == 0:
         log.warning("note: skipped %d unreadable files under '%s'", photos.skipped, data)
@@ -181,7 +188,8 @@ def train(style: "StyleInput | Sequence[StyleInput]", data: str | os.PathLike, o
     net = state.averaged.module if state.averaged is not None else state.net
     final = _final_losses(history)
     if rank == 0:
-        _write_model(net, output, config, names, style_images, iterations, seconds, final, history, len(photos))
+        _write_model(net, output, config, names, style_images, iterations, seconds, final, history, len(photos),
+                     state.held)
         report(phase="done", iteration=iterations, iterations=iterations, losses=final)
     if world > 1:
         dist.barrier()
@@ -204,6 +212,8 @@ def _styles(style, config: TrainConfig) -> tuple[list[str], list[Image.Image], T
     names = [Path(s).stem if not isinstance(s, Image.Image) else f"image{i}" for i, s in enumerate(styles)]
     if len(set(names)) < len(names):
         raise ImpastoError(f"style images need distinct names ({', '.join(names)}): they name the styles")
+    if config.base is not None:
+        return names, [load_image(s, "style image") for s in styles], config
     if len(styles) > 1 and config.norm != "conditional":
         if config.norm == "batch":
             raise ImpastoError("several styles need conditional normalization, not batch normalization")
@@ -237,10 +247,18 @@ class _State:
     history: list[dict[str, float]] = dataclasses.field(default_factory=list)
     elapsed: float = 0.0
     began: float = 0.0
+    held: int = 0                 # styles of a base network before the ones being learned
+    base_sha256: str | None = None
 
     @classmethod
     def new(cls, config: TrainConfig, placement, styles: int) -> "_State":
         torch.manual_seed(config.seed)
+        if config.base is not None:  # new styles on a base network: their norm parameters alone
+            from .new_styles import extended, trainable
+
+            net, held, sha = extended(config.base, styles)
+            net = placement.module(net.train(), cast=False)
+            return cls(net, torch.optim.Adam(trainable(net), lr=config.lr), None, held=held, base_sha256=sha)
         net = placement.module(TransformerNet(config.width, config.norm, config.upsample, styles), cast=False)
         # Polyak averaging: Adam at a constant rate leaves the weights jittering around their
         # trend, so with `ema` the model written is an exponential moving average of the weights
@@ -252,6 +270,8 @@ class _State:
         if not ckpt.is_file():
             raise ImpastoError(f"no checkpoint to resume from at '{ckpt}'")
         state = load_checkpoint(ckpt)
+        if state.get("base_sha256") != self.base_sha256:
+            raise ImpastoError(f"checkpoint '{ckpt}' was made on another base network (--from) than this one")
         mine = _comparable(config)
         # only what must match now: checkpoints from before the learning rate could change hold it
         if {k: v for k, v in state["config"].items() if k in mine} != mine:
@@ -283,6 +303,7 @@ class _State:
             "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
             "rng": torch.get_rng_state(), "iteration": done, "history": self.history,
             "seconds": time.perf_counter() - self.began, "config": _comparable(config),
+            **({"base_sha256": self.base_sha256} if self.base_sha256 else {}),
             **({"ema": self.averaged.state_dict()} if self.averaged is not None else {})})
 
     def run(self, objective, photos: PhotoFolder, config: TrainConfig, placement, iterations: int, styles: int,
@@ -323,8 +344,9 @@ class _State:
         batch = placement.tensor(load_batch(photos, samples, config.image_size, config.seed))
         rows = batch_styles(step, config.batch_size, styles)[rank::world]
         with placement.autocast():
-            if styles > 1:
-                stylized = model(batch, torch.eye(styles, device=batch.device)[rows])
+            if self.net.styles > 1:  # the learned styles come after a base network's own
+                every = torch.eye(self.net.styles, device=batch.device)
+                stylized = model(batch, every[[self.held + row for row in rows]])
             else:
                 stylized = model(batch)
         terms = (pick_styles(objective, rows) if styles > 1 else objective)(stylized.float(), batch)
@@ -333,6 +355,9 @@ class _State:
                                f"was written{_kept(saved)}. Lower the learning rate or the loss weights")
         self.optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
+        if self.held:  # the base's own styles stay exactly as they are
+            for parameter in self.optimizer.param_groups[0]["params"]:
+                parameter.grad[:self.held] = 0
         self.optimizer.step()
         if self.averaged is not None:
             self.averaged.update_parameters(self.net)
@@ -351,9 +376,9 @@ def _final_losses(history: list[dict[str, float]]) -> dict[str, float]:
 
 def _write_model(net: TransformerNet, output: Path, config: TrainConfig, names: list[str],
                  style_images: list[Image.Image], iterations: int, seconds: float, final: dict[str, float],
-                 history: list[dict[str, float]], photos: int) -> None:
+                 history: list[dict[str, float]], photos: int, held: int = 0) -> None:
     """The model file with what made it, and its loss curve beside it; never a model that is not
-    finite."""
+    finite. New styles on a base network (held: its styles) are written as their rows alone."""
     if not all(torch.isfinite(p).all() for p in net.state_dict().values() if p.is_floating_point()):
         raise ImpastoError("training ended with weights that are not finite; no model was written. Lower the "
                            "learning rate or the loss weights")
@@ -364,7 +389,15 @@ def _write_model(net: TransformerNet, output: Path, config: TrainConfig, names: 
         "iterations": str(iterations), "seconds": f"{seconds:.1f}",
         "final_losses": json.dumps(final), "data_images": str(photos),
     }
-    save_model(net, output, metadata)
+    if config.base is not None:
+        from .model_files import find_model, save_new_styles
+        from .new_styles import new_rows
+
+        metadata["style_names"] = json.dumps(names)
+        metadata.pop("style_name", None)
+        save_new_styles(new_rows(net, held), output, find_model(config.base), metadata)
+    else:
+        save_model(net, output, metadata)
     plot_losses(history, output.with_suffix(".loss.png"), config, title=f"{output.stem}: training loss")
 
 

@@ -18,6 +18,7 @@ from .guard import LOOPBACK, Guard
 from .jobs import Workers
 from .routes import job_routes, page_routes, style_routes, submit_route
 from .store import Store
+from .styles import Styles
 from .uploads import Uploads
 
 
@@ -34,7 +35,8 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
 
     config = secured(config)
     store = Store(Path(config.data) if config.data else data_dir() / "serve")
-    workers = Workers(store, engine or default_engine())
+    styles = Styles(store.root)
+    workers = Workers(store, engine or default_engine(), styles, config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -55,8 +57,9 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
     app.openapi_version = "3.0.3"  # the bundled Swagger UI (4.x) renders OpenAPI 3.0, not 3.1
     app.add_middleware(Guard, config=config)
     _mount_docs(app, config)
-    for router in (page_routes(store, app.version), style_routes(),
-                   submit_route(config, store, workers, Uploads(config, store)), job_routes(store, workers)):
+    uploads = Uploads(config, store)
+    for router in (page_routes(store, app.version), style_routes(config, styles, store, workers, uploads),
+                   submit_route(config, styles, store, workers, uploads), job_routes(store, workers)):
         app.include_router(router)
     return app
 

@@ -10,20 +10,22 @@ import threading
 import time
 from pathlib import Path
 
+from ..core.config import ServeConfig
 from ..core.errors import Cancelled, ImpastoError, first_line
 from ..core.files import atomic_path
 from ..core.progress import Progress
 from .store import Store
-from .styles import painting_for
+from .styles import BASE, Styles
 
 log = logging.getLogger("impasto")
 PREVIEW_EVERY = 1.0   # seconds between the intermediate images a best job writes
 
 
 class Workers:
-    def __init__(self, store: Store, engine):
-        self.store, self.engine = store, engine
-        self.wake = {"fast": threading.Event(), "best": threading.Event()}
+    def __init__(self, store: Store, engine, styles: Styles, config: ServeConfig):
+        self.store, self.engine, self.styles, self.config = store, engine, styles, config
+        # Three lanes: fast jobs never wait behind the minutes of a best or learn job.
+        self.wake = {"fast": threading.Event(), "best": threading.Event(), "learn": threading.Event()}
         self.cancelled: set[str] = set()
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._lane, args=(lane,), daemon=True, name=f"impasto-{lane}")
@@ -89,6 +91,8 @@ class Workers:
                 self.engine.video(folder / "input.video", folder / "result.mp4", s["style"], size=s.get("size"),
                                   preserve_color=s.get("preserve_color", "none"), temporal=s.get("temporal", True),
                                   progress=progress)
+            elif job.method == "learn":
+                self._learn(job, folder, progress)
             else:
                 picture = self._work(job, folder, progress)
                 with atomic_path(folder / "result.png") as tmp:
@@ -112,11 +116,21 @@ class Workers:
         s = job.settings
         photo = folder / "photo.png"
         if job.method == "fast":
-            return self.engine.stylize(photo, s["style"], size=s.get("size"),
+            return self.engine.stylize(photo, self.styles.model(s["style"]), size=s.get("size"),
                                        preserve_color=s.get("preserve_color", "none"), progress=progress)
-        painting = folder / "style.png" if s.get("style_file") else painting_for(s["style"])
+        painting = folder / "style.png" if s.get("style_file") else self.styles.painting(s["style"])
         given = {k: s[k] for k in ("iterations", "style_weight") if s.get(k) is not None}  # else optimize's
         result = self.engine.run_optimization(photo, [painting], size=s.get("size") or 384,
                                               preserve_color=s.get("preserve_color", "none"),
                                               progress=progress, **given)
         return result.image
+
+    def _learn(self, job, folder: Path, progress) -> None:
+        """A painting learned as a new style of the shipped network; resumed from its checkpoint
+        if the server stopped mid-way."""
+        name = job.settings["name"]
+        model = folder / f"{name}.safetensors"
+        given = {"iterations": job.settings["iterations"]} if job.settings.get("iterations") else {}
+        self.engine.train(folder / "style.png", self.config.train_data, model, base=BASE,
+                          resume=(folder / f"{name}.ckpt").is_file(), progress=progress, **given)
+        self.styles.add(name, model, folder / "style.png")

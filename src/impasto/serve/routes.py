@@ -17,7 +17,7 @@ from ..core.errors import ImpastoError, OptionError
 from ..core.options import configure
 from .jobs import Workers
 from .store import FINISHED, Store
-from .styles import painting_for, shipped_styles
+from .styles import Styles
 from .uploads import Uploads, result_bytes
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -39,23 +39,60 @@ def page_routes(store: Store, version: str) -> APIRouter:
     return router
 
 
-def style_routes() -> APIRouter:
+def style_routes(config: ServeConfig, styles: Styles, store: Store, workers: Workers,
+                 uploads: Uploads) -> APIRouter:
     router = APIRouter()
 
     @router.get("/api/styles")
-    def styles():
-        return shipped_styles()
+    def listed():
+        return styles.list()
 
     @router.get("/api/styles/{name}/painting")
     def painting(name: str):
         try:
-            return FileResponse(painting_for(name), media_type="image/jpeg")
+            return FileResponse(styles.painting(name), media_type="image/jpeg")
         except ImpastoError:
-            raise HTTPException(404, f"no shipped style {name!r}") from None
+            raise HTTPException(404, f"no style {name!r}") from None
+
+    @router.post("/api/styles")
+    async def learn(painting: UploadFile = File(..., description="the painting to learn as a new fast style"),
+                    name: str = Form(..., description="the style's name (lower-case letters, digits, - and _)"),
+                    iterations: int | None = Form(None, description="training steps (default: the recipe's)")):
+        """Learn a painting as a new fast style of the shipped network: a job in its own lane
+        (minutes); once done, the style is listed here and fast jobs take it."""
+        if not config.train_data:
+            raise HTTPException(400, "this server learns no styles: start it with --train-data DIR "
+                                     "(a folder of photos)")
+        try:
+            styles.check_new_name(name)
+        except ImpastoError as exc:
+            raise HTTPException(400, str(exc)) from None
+        if any(j.method == "learn" and j.settings.get("name") == name and j.status in ("queued", "running")
+               for j in store.list()):
+            raise HTTPException(409, f"the style {name!r} is being learned already")
+        if iterations is not None and not 1 <= iterations <= config.max_iterations:
+            raise HTTPException(422, f"iterations must be between 1 and {config.max_iterations} on this server")
+        files = {"style.png": await uploads.decoded(painting, "painting")}
+        uploads.make_room(2 * len(files["style.png"]) + 2_000_000)  # the painting, its model and checkpoint
+        job = store.create("learn", {"name": name, "iterations": iterations,
+                                     "photo_name": Path(painting.filename or "painting").name[:100]}, files)
+        workers.notify()
+        return {"id": job.id, "status": job.status}
+
+    @router.delete("/api/styles/{name}")
+    def forget(name: str):
+        try:
+            styles.delete(name)
+        except KeyError:
+            raise HTTPException(404, f"no learned style {name!r}") from None
+        except ImpastoError as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {"deleted": name}
     return router
 
 
-def check_job_options(config: ServeConfig, method: str, style: str | None, has_file: bool, **numbers) -> None:
+def check_job_options(config: ServeConfig, styles: Styles, method: str, style: str | None, has_file: bool,
+                      **numbers) -> None:
     """4xx for a job this server will not run: numbers as the commands check them (config.py: finite,
     within their limits) and within this server's own caps (ServeConfig), else 422; other
     choices that do not fit, 400."""
@@ -73,19 +110,19 @@ def check_job_options(config: ServeConfig, method: str, style: str | None, has_f
         raise HTTPException(422, f"iterations must be between 1 and {config.max_iterations} on this server")
     if bool(style) == has_file:
         raise HTTPException(400, "give either style (a shipped style's name) or style_file (a painting)")
-    if style and style not in {s["name"] for s in shipped_styles()}:
-        raise HTTPException(400, f"no shipped style {style!r} (see /api/styles)")
+    if style and style not in styles.names():
+        raise HTTPException(400, f"no style {style!r} (see /api/styles)")
     if has_file and method == "fast":
         raise HTTPException(400, "an uploaded painting has no trained network: use method best")
     if style and method == "best":
         try:
-            painting_for(style)
+            styles.painting(style)
         except ImpastoError:
             raise HTTPException(400, f"style {style!r} has no painting to optimize towards: upload it "
                                      "as style_file") from None
 
 
-def submit_route(config: ServeConfig, store: Store, workers: Workers, uploads: Uploads) -> APIRouter:
+def submit_route(config: ServeConfig, styles: Styles, store: Store, workers: Workers, uploads: Uploads) -> APIRouter:
     router = APIRouter()
 
     @router.post("/api/jobs")
@@ -99,7 +136,7 @@ def submit_route(config: ServeConfig, store: Store, workers: Workers, uploads: U
                      style_weight: float | None = Form(None, description="best: style weight (default 3e-4)"),
                      temporal: bool = Form(True, description="video: temporal consistency (Ruder et al.)")):
         has_file = bool(style_file is not None and style_file.filename)
-        check_job_options(config, method, style, has_file, size=size, preserve_color=preserve_color,
+        check_job_options(config, styles, method, style, has_file, size=size, preserve_color=preserve_color,
                           iterations=iterations, style_weight=style_weight)
         data = await uploads.read(photo, "photo")
         thumbnail = None
