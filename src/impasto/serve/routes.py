@@ -72,7 +72,8 @@ def style_routes(config: ServeConfig, styles: Styles, store: Store, workers: Wor
             raise HTTPException(409, f"the style {name!r} is being learned already")
         if iterations is not None and not 1 <= iterations <= config.max_iterations:
             raise HTTPException(422, f"iterations must be between 1 and {config.max_iterations} on this server")
-        files = {"style.png": await uploads.decoded(painting, "painting")}
+        data = await uploads.decoded(painting, "painting")
+        files = {"style.png": data, "photo.png": data}  # photo.png: the job's thumbnail in the gallery
         uploads.make_room(2 * len(files["style.png"]) + 2_000_000)  # the painting, its model and checkpoint
         job = store.create("learn", {"name": name, "iterations": iterations,
                                      "photo_name": Path(painting.filename or "painting").name[:100]}, files)
