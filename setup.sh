@@ -17,7 +17,7 @@ if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
     "${pip[@]}" "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
   fi
 fi
-"${pip[@]}" -e ".[test,serve,docs]"
+"${pip[@]}" -e ".[test,serve,docs,cluster]"
 # The web app's browser test drives Debian's chromium (Playwright's own browser download cannot
 # work offline); install it where we may, else that one test is skipped with the reason.
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then

@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--iterations", type=int)
     parser.add_argument("--image-size", type=int)
+    parser.add_argument("--ema", type=float)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     images = photos(args.photos, args.content)
@@ -67,8 +68,8 @@ def main() -> None:
                             references)["median_ratio"] for n in SHIPPED_STYLES}
         print(json.dumps({"shipped": medians, "median_of_medians": statistics.median(medians.values())}))
         return
-    given = {k: v for k, v in (("lr", args.lr), ("iterations", args.iterations),
-                               ("image_size", args.image_size)) if v is not None}
+    given = {k: v for k, v in (("lr", args.lr), ("iterations", args.iterations), ("image_size", args.image_size),
+                               ("ema", args.ema)) if v is not None}
     for name in args.paintings:
         result_file = args.work / f"{args.tag}-{name}.json"
         if result_file.is_file():

@@ -161,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a shipped model's name, a .safetensors or (runtime openvino or onnx) .onnx file, "
                         "or MODEL:STYLE for one style of a several-style model (may be left out with --mix)")
     s.add_argument("-o", "--output", required=True, help="an image file for one input, else a folder")
+    s.add_argument("--cluster", metavar="ADDRESS", default=None,
+                   help="stylize on a Ray cluster's workers: auto (a running cluster, else a local one), "
+                        "ray://HOST:PORT or HOST:PORT; outputs mirror the input folders, existing ones are "
+                        "skipped (a re-run resumes)")
     add_config(s, StylizeConfig)
     _add_reporting(s)
 
@@ -305,6 +309,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _stylize(args: argparse.Namespace) -> int:
+    if args.cluster:
+        from ..cluster import stylize
+
+        return _run(args, lambda engine, bars: stylize(args.inputs, args.model, args.output, address=args.cluster,
+                                                       progress=bars, **_given(args, StylizeConfig)))
     return _run(args, lambda engine, bars: engine.stylize_files(
         args.inputs, args.model, args.output, progress=bars, **_given(args, StylizeConfig)))
 

@@ -258,7 +258,10 @@ class _State:
 
             net, held, sha = extended(config.base, styles)
             net = placement.module(net.train(), cast=False)
-            return cls(net, torch.optim.Adam(trainable(net), lr=config.lr), None, held=held, base_sha256=sha)
+            # The average of the frozen weights is not theirs to the last bit, but only the new
+            # styles' rows of the averaged network are written (new_styles.new_rows).
+            averaged = AveragedModel(net, multi_avg_fn=_ema_update(config.ema)) if config.ema else None
+            return cls(net, torch.optim.Adam(trainable(net), lr=config.lr), averaged, held=held, base_sha256=sha)
         net = placement.module(TransformerNet(config.width, config.norm, config.upsample, styles), cast=False)
         # Polyak averaging: Adam at a constant rate leaves the weights jittering around their
         # trend, so with `ema` the model written is an exponential moving average of the weights
