@@ -345,6 +345,9 @@ class ServeConfig(Config):
     max_pixels: int = option(40_000_000, "largest image accepted, in pixels", minimum=1)
     max_video_seconds: float = option(120.0, "longest video clip accepted, in seconds", above=0)
     quota_mb: float = option(5000.0, "most the data folder may hold, in MB", above=0)
+    cluster: str | None = option(None, "run the jobs on a Ray cluster's workers: auto (a running cluster, else "
+                                 "a local one), ray://HOST:PORT or HOST:PORT; the job record stays here",
+                                 kind=str, metavar="ADDRESS")
     train_data: str | None = option(None, "folder of photos to learn uploaded paintings on, as new fast "
                                     "styles of the shipped network (without it the app does not learn)",
                                     kind=str, metavar="DIR")

@@ -36,6 +36,10 @@ def create_app(config: ServeConfig, engine=None, start_workers: bool = True) -> 
     config = secured(config)
     store = Store(Path(config.data) if config.data else data_dir() / "serve")
     styles = Styles(store.root)
+    if engine is None and config.cluster:
+        from ..cluster.lane import RemoteEngine
+
+        engine = RemoteEngine(config.cluster)
     workers = Workers(store, engine or default_engine(), styles, config)
 
     @asynccontextmanager

@@ -104,6 +104,10 @@ class Workers:
                 return  # shutting down: the job stays running in the table and is queued again on restart
             self.store.update(job.id, status="cancelled", finished=time.time())
         except ImpastoError as exc:
+            if getattr(exc, "requeue", False):  # its cluster worker died: the job runs again, from the start
+                log.warning("job %s: %s; queued again", job.id, exc)
+                self.store.update(job.id, status="queued", started=None, progress={"note": str(exc)})
+                return
             self.store.update(job.id, status="failed", finished=time.time(), error=str(exc))
         except Exception as exc:  # noqa: BLE001 - a worker must outlive any one job
             log.exception("job %s failed", job.id)
