@@ -23,7 +23,7 @@ from .model_files import find_model, load_model, read_metadata, style_names
 
 # The recipe's defaults for a new style on the shipped network (bench/RESULTS.md: how they were
 # chosen); any of them may be given. The loss weights and layers are the base network's own.
-RECIPE = {"iterations": 600, "lr": 0.02, "image_size": 192, "batch_size": 4, "ema": 0.0,
+RECIPE = {"iterations": 300, "lr": 0.02, "image_size": 192, "batch_size": 4, "ema": 0.0,
           "checkpoint_every": 100, "compile": "off"}
 FROM_BASE = ("content_weight", "style_weight", "tv_weight", "content_layers", "style_layers", "style_size",
              "network")
