@@ -137,3 +137,43 @@ def start_server():
         if process.poll() is None:
             process.kill()
         process.wait()
+
+
+@pytest.fixture
+def wait_job():
+    """wait_job(client, job_id) -> the job once it has finished; client: a TestClient, or an
+    httpx.Client with the server's base_url."""
+    def wait(client, job_id: str, timeout: float = 120.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = client.get(f"/api/jobs/{job_id}").json()
+            if job["status"] in ("done", "failed", "cancelled"):
+                return job
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} still {job['status']}")
+    return wait
+
+
+@pytest.fixture
+def train_killed():
+    """train_killed(args, output) -> the iteration its checkpoint reached: `impasto train ARGS -o
+    OUTPUT --iterations 400` run on one thread and SIGKILLed once a checkpoint at step 4 or later
+    is on disk."""
+    import signal
+
+    def run(args: list[str], output: Path) -> int:
+        proc = subprocess.Popen([sys.executable, "-m", "impasto.cli", *args, "--iterations", "400", "-o", str(output)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        ckpt = output.with_suffix(".ckpt")
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if ckpt.exists() and torch.load(ckpt, weights_only=False)["iteration"] >= 4:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        done = torch.load(ckpt, weights_only=False)["iteration"]
+        assert 4 <= done < 400
+        return done
+    return run

@@ -15,23 +15,15 @@ def png(size=(64, 48)) -> bytes:
     return out.getvalue()
 
 
-def wait(base, job_id, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = httpx.get(f"{base}/api/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed", "cancelled"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {job['status']}")
 
 
 @pytest.mark.slow
-def test_web_jobs_run_on_the_cluster(tmp_path, ray_cluster, start_server, free_port):
+def test_web_jobs_run_on_the_cluster(tmp_path, ray_cluster, start_server, free_port, wait_job):
     port = free_port()
     start_server(tmp_path / "data", port, "--cluster", ray_cluster)
     base = f"http://127.0.0.1:{port}"
     fast = httpx.post(f"{base}/api/jobs", files={"photo": ("p.png", png())}, data={"style": "mosaic"}).json()
-    done = wait(base, fast["id"])
+    done = wait_job(httpx.Client(base_url=base), fast["id"])
     assert done["status"] == "done", done
     result = httpx.get(f"{base}/api/jobs/{fast['id']}/result")
     assert Image.open(io.BytesIO(result.content)).size == (64, 48)
@@ -39,7 +31,7 @@ def test_web_jobs_run_on_the_cluster(tmp_path, ray_cluster, start_server, free_p
                       data={"style": "mosaic", "method": "best", "size": "32", "iterations": "6"}).json()
     with httpx.stream("GET", f"{base}/api/jobs/{best['id']}/events", timeout=180) as events:
         seen = [line for line in events.iter_lines() if line.startswith("data:")]
-    assert wait(base, best["id"])["status"] == "done" and len(seen) >= 2
+    assert wait_job(httpx.Client(base_url=base), best["id"])["status"] == "done" and len(seen) >= 2
     slow = httpx.post(f"{base}/api/jobs", files={"photo": ("p.png", png())},
                       data={"style": "mosaic", "method": "best", "size": "48", "iterations": "2000"}).json()
     deadline = time.monotonic() + 120
@@ -47,4 +39,4 @@ def test_web_jobs_run_on_the_cluster(tmp_path, ray_cluster, start_server, free_p
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert httpx.post(f"{base}/api/jobs/{slow['id']}/cancel").status_code == 200
-    assert wait(base, slow["id"])["status"] == "cancelled"
+    assert wait_job(httpx.Client(base_url=base), slow["id"])["status"] == "cancelled"

@@ -4,10 +4,6 @@ mixes with the base's styles and exports; a changed base is refused; a killed ru
 
 import hashlib
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -133,24 +129,12 @@ def test_a_changed_or_missing_base_is_refused(tmp_path, base, learned, new_paint
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_exactly(tmp_path, base, new_painting, photos):
+def test_a_killed_run_resumes_exactly(tmp_path, base, new_painting, photos, train_killed):
     args = ["train", "--style", str(new_painting), "--from", str(base), "--data", str(photos), "--image-size", "32",
             "--style-size", "48", "--batch-size", "2", "--lr", "0.05", "--precision", "fp32", "--device", "cpu",
             "--checkpoint-every", "2", "--quiet"]
     killed = tmp_path / "killed.safetensors"
-    proc = subprocess.Popen([sys.executable, "-m", "impasto.cli", *args, "--iterations", "400", "-o", str(killed)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    ckpt = killed.with_suffix(".ckpt")
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if ckpt.exists() and torch.load(ckpt, weights_only=False)["iteration"] >= 4:
-            break
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = torch.load(ckpt, weights_only=False)["iteration"]
-    assert 4 <= done < 400
+    done = train_killed(args, killed)
     target = done + 3
     torch.set_num_threads(1)
     try:

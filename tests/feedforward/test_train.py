@@ -2,10 +2,8 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -80,7 +78,7 @@ def test_resume_refuses_an_average_that_does_not_fit(tmp_path, photos_with_junk,
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
-def test_resume_after_sigkill(tmp_path, photos_with_junk, style_path):
+def test_resume_after_sigkill(tmp_path, photos_with_junk, style_path, train_killed):
     """Kill -9 mid-run; resuming loses at most the work since the last checkpoint and ends where an
     uninterrupted run ends (the killed process on one thread too, as the one_thread fixture runs
     the rest)."""
@@ -88,19 +86,7 @@ def test_resume_after_sigkill(tmp_path, photos_with_junk, style_path):
             "--batch-size", "2", "--width", "0.25", "--precision", "fp32", "--device", "cpu",
             "--checkpoint-every", "2", "--quiet"]
     killed = tmp_path / "killed.safetensors"
-    proc = subprocess.Popen([sys.executable, "-m", "impasto.cli", *args, "--iterations", "400",
-                             "-o", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    ckpt = killed.with_suffix(".ckpt")
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if ckpt.exists() and torch.load(ckpt, weights_only=False)["iteration"] >= 4:
-            break
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = torch.load(ckpt, weights_only=False)["iteration"]
-    assert 4 <= done < 400
+    done = train_killed(args, killed)
     target = done + 3
     from impasto.cli import main
     assert main([*args, "--iterations", str(target), "-o", str(killed), "--resume"]) == 0

@@ -25,18 +25,10 @@ def painting() -> bytes:
     return png(image)
 
 
-def wait(base, job_id, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = httpx.get(f"{base}/api/jobs/{job_id}", headers=AUTH).json()
-        if job["status"] in ("done", "failed", "cancelled"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {job['status']}")
 
 
 @pytest.mark.slow
-def test_learn_a_painting_list_it_after_a_restart_use_and_delete_it(tmp_path, start_server, free_port, photos):
+def test_learn_a_painting_list_it_after_a_restart_use_and_delete_it(tmp_path, start_server, free_port, photos, wait_job):
     port = free_port()
     options = ("--train-data", str(photos), "--token", "s3cret")
     server = start_server(tmp_path / "data", port, *options)
@@ -48,8 +40,8 @@ def test_learn_a_painting_list_it_after_a_restart_use_and_delete_it(tmp_path, st
     # a fast job meanwhile is not held up by the learning lane
     fast = httpx.post(f"{base}/api/jobs", headers=AUTH, files={"photo": ("p.png", png(np.full((48, 64, 3), 90, np.uint8)))},
                       data={"style": "mosaic"}).json()
-    assert wait(base, fast["id"])["status"] == "done"
-    learned = wait(base, job.json()["id"])
+    assert wait_job(httpx.Client(base_url=base, headers=AUTH), fast["id"])["status"] == "done"
+    learned = wait_job(httpx.Client(base_url=base, headers=AUTH), job.json()["id"])
     assert learned["status"] == "done", learned
     assert learned["progress"]["iterations"] == 3
     server.terminate()
@@ -61,14 +53,14 @@ def test_learn_a_painting_list_it_after_a_restart_use_and_delete_it(tmp_path, st
     assert thumbnail.status_code == 200 and thumbnail.headers["content-type"] == "image/jpeg"
     used = httpx.post(f"{base}/api/jobs", headers=AUTH, files={"photo": ("p.png", png(np.full((48, 64, 3), 90, np.uint8)))},
                       data={"style": "stripes"}).json()
-    assert wait(base, used["id"])["status"] == "done"
+    assert wait_job(httpx.Client(base_url=base, headers=AUTH), used["id"])["status"] == "done"
     assert httpx.delete(f"{base}/api/styles/mosaic", headers=AUTH).status_code == 409  # shipped: stays
     assert httpx.delete(f"{base}/api/styles/stripes", headers=AUTH).json() == {"deleted": "stripes"}
     assert "stripes" not in {s["name"] for s in httpx.get(f"{base}/api/styles", headers=AUTH).json()}
 
 
 @pytest.mark.slow
-def test_a_learning_job_cancels_and_bad_requests_are_clear(tmp_path, start_server, free_port, photos):
+def test_a_learning_job_cancels_and_bad_requests_are_clear(tmp_path, start_server, free_port, photos, wait_job):
     port = free_port()
     start_server(tmp_path / "data", port, "--train-data", str(photos))
     base = f"http://127.0.0.1:{port}"
@@ -79,7 +71,7 @@ def test_a_learning_job_cancels_and_bad_requests_are_clear(tmp_path, start_serve
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert httpx.post(f"{base}/api/jobs/{job['id']}/cancel").status_code == 200
-    assert wait(base, job["id"])["status"] == "cancelled"
+    assert wait_job(httpx.Client(base_url=base, headers=AUTH), job["id"])["status"] == "cancelled"
     assert "slow" not in {s["name"] for s in httpx.get(f"{base}/api/styles").json()}
     for data, code in (({"name": "mosaic"}, 400), ({"name": "Bad Name!"}, 400), ({"name": "ok", "iterations": "0"}, 422)):
         response = httpx.post(f"{base}/api/styles", files={"painting": ("s.png", painting())}, data=data)

@@ -47,14 +47,6 @@ def TestClient(app):  # noqa: N802 - a test client that reaches the app as a loc
     return _TestClient(app, base_url="http://127.0.0.1")
 
 
-def wait(client, job_id, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed", "cancelled"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {job['status']}")
 
 
 @pytest.fixture()
@@ -64,7 +56,7 @@ def client(tmp_path):
         yield c
 
 
-def test_every_endpoint(client):
+def test_every_endpoint(client, wait_job):
     assert client.get("/api/health").json()["status"] == "ok"
     styles = client.get("/api/styles").json()
     names = {s["name"] for s in styles}
@@ -80,7 +72,7 @@ def test_every_endpoint(client):
     made = client.post("/api/jobs", files={"photo": ("p.jpg", PHOTO.read_bytes())},
                        data={"style": "mosaic", "method": "fast", "size": "96", "preserve_color": "luminance"})
     assert made.status_code == 200 and set(made.json()) == {"id", "status"}
-    job = wait(client, made.json()["id"])
+    job = wait_job(client, made.json()["id"])
     assert job["status"] == "done" and job["settings"]["size"] == 96
     result = client.get(job["result"])
     assert result.headers["content-type"] == "image/png"
@@ -100,7 +92,7 @@ def test_every_endpoint(client):
             break
         time.sleep(0.05)
     assert client.post(f"/api/jobs/{best['id']}/cancel").status_code == 200
-    assert wait(client, best["id"])["status"] == "cancelled"
+    assert wait_job(client, best["id"])["status"] == "cancelled"
     assert client.post(f"/api/jobs/{best['id']}/cancel").status_code == 409
     assert client.delete(f"/api/jobs/{best['id']}").json() == {"deleted": best["id"]}
     assert client.get(f"/api/jobs/{best['id']}").status_code == 404
@@ -144,7 +136,7 @@ def test_every_bad_request_is_a_clear_json_error(client):
     assert client.get("/api/jobs").json() == []  # nothing bad became a job
 
 
-def test_result_before_done_and_token_and_quota(tmp_path):
+def test_result_before_done_and_token_and_quota(tmp_path, wait_job):
     noise = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(noise, format="PNG")
     photo = {"photo": ("noise.png", noise.getvalue())}  # ~0.2 MB, stored as it is
@@ -161,7 +153,7 @@ def test_result_before_done_and_token_and_quota(tmp_path):
         assert over.status_code == 507 and "quota" in over.json()["detail"]
         c.post(f"/api/jobs/{first['id']}/cancel", headers=headers)
     with TestClient(create_app(ServeConfig(data=str(tmp_path / "d"), quota_mb=0.3, prune=True))) as c:
-        wait(c, first["id"])
+        wait_job(c, first["id"])
         again = c.post("/api/jobs", files=photo, data={"style": "mosaic", "size": "48"})
         assert again.status_code == 200, again.text  # the oldest finished job made room
         assert c.get(f"/api/jobs/{first['id']}").status_code == 404
@@ -281,7 +273,7 @@ def test_in_a_browser_upload_style_result_and_gallery_after_restart(tmp_path, st
         server.kill()
 
 
-def test_a_video_job_with_the_temporal_option(client, tmp_path):
+def test_a_video_job_with_the_temporal_option(client, tmp_path, wait_job):
     from impasto.testing import pan_zoom, write_clip
 
     clip = tmp_path / "clip.mp4"
@@ -289,7 +281,7 @@ def test_a_video_job_with_the_temporal_option(client, tmp_path):
     made = client.post("/api/jobs", files={"photo": ("clip.mp4", clip.read_bytes())},
                        data={"style": "wave", "temporal": "false"})
     assert made.status_code == 200, made.text
-    job = wait(client, made.json()["id"])
+    job = wait_job(client, made.json()["id"])
     assert job["status"] == "done" and job["settings"]["video"] and job["settings"]["temporal"] is False
     result = client.get(job["result"])
     assert result.headers["content-type"] == "video/mp4"
@@ -306,13 +298,13 @@ def test_a_video_job_with_the_temporal_option(client, tmp_path):
     assert refused.status_code == 400 and "fast" in refused.json()["detail"]
 
 
-def test_prune_never_deletes_for_an_upload_it_refuses(tmp_path):
+def test_prune_never_deletes_for_an_upload_it_refuses(tmp_path, wait_job):
     # Three finished fast jobs, then an upload the quota cannot hold even with all of them gone:
     # refused, and the three are still there.
     with TestClient(create_app(ServeConfig(data=str(tmp_path / "d"), quota_mb=0.12, prune=True))) as c:
         ids = [c.post("/api/jobs", files={"photo": ("p.png", png((48, 36), (i * 60, 90, 30)))},
                       data={"style": "mosaic"}).json()["id"] for i in range(3)]
-        assert all(wait(c, job_id)["status"] == "done" for job_id in ids)
+        assert all(wait_job(c, job_id)["status"] == "done" for job_id in ids)
         noise = io.BytesIO()
         Image.fromarray(np.random.default_rng(1).integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(noise, "PNG")
         refused = c.post("/api/jobs", files={"photo": ("big.png", noise.getvalue())}, data={"style": "mosaic"})
