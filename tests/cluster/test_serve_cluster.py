@@ -40,3 +40,28 @@ def test_web_jobs_run_on_the_cluster(tmp_path, ray_cluster, start_server, free_p
         time.sleep(0.2)
     assert httpx.post(f"{base}/api/jobs/{slow['id']}/cancel").status_code == 200
     assert wait_job(httpx.Client(base_url=base), slow["id"])["status"] == "cancelled"
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_mid_job_gets_its_job_queued_again(tmp_path, ray_cluster, start_server, free_port,
+                                                               wait_job):
+    import os
+    import signal
+    import subprocess
+
+    port = free_port()
+    start_server(tmp_path / "data", port, "--cluster", ray_cluster)
+    base = f"http://127.0.0.1:{port}"
+    job = httpx.post(f"{base}/api/jobs", files={"photo": ("p.png", png())},
+                     data={"style": "mosaic", "method": "best", "size": "48", "iterations": "150"}).json()
+    deadline = time.monotonic() + 120
+    while httpx.get(f"{base}/api/jobs/{job['id']}").json()["progress"].get("iteration", 0) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    pids = subprocess.run(["pgrep", "-f", "ray::JobRunner"], capture_output=True, text=True).stdout.split()
+    for pid in pids:  # every worker: the one running the job among them
+        os.kill(int(pid), signal.SIGKILL)
+    done = wait_job(httpx.Client(base_url=base), job["id"], timeout=240)
+    assert done["status"] == "done", done  # queued again, then run to the end on a restarted worker
+    result = httpx.get(f"{base}/api/jobs/{job['id']}/result")
+    assert result.status_code == 200 and Image.open(io.BytesIO(result.content)).size == (48, 36)
