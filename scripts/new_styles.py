@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=12, help="held-out photos (plus --content)")
     parser.add_argument("--content", type=int, default=3)
     parser.add_argument("--shipped", action="store_true", help="score the shipped styles on the same photos")
+    parser.add_argument("--table", action="store_true", help="print the results of --tag as a markdown table")
     parser.add_argument("--scratch", action="store_true", help="train a whole one-style network instead")
     parser.add_argument("--lr", type=float)
     parser.add_argument("--iterations", type=int)
@@ -58,6 +59,16 @@ def main() -> None:
     parser.add_argument("--ema", type=float)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.table:
+        print("| painting | median network / L-BFGS 50 | photos at or below 1.1x | minutes |")
+        print("| --- | ---: | ---: | ---: |")
+        for name in args.paintings:
+            path = args.work / f"{args.tag}-{name}.json"
+            if path.is_file():
+                r = json.loads(path.read_text())
+                close = sum(x <= 1.1 for x in r["ratios"])
+                print(f"| {name} | {r['median_ratio']:.3f} | {close} of {len(r['ratios'])} | {r['seconds'] / 60:.1f} |")
+        return
     images = photos(args.photos, args.content)
     references_file = args.work / "lbfgs_references.json"
     references = json.loads(references_file.read_text()) if references_file.is_file() else {}
