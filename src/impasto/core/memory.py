@@ -1,5 +1,5 @@
 """Will a run fit in memory? What this process can still take, and the one-line refusal before the
-work when an estimate (optimization/memory.py, feedforward's stylize_bytes) exceeds it."""
+work when an estimate (optimization/memory_estimate.py, feedforward/stylize.py's check_stylize_memory) exceeds it."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ from ..core.results import Result, hidden
 from ..losses.objective import Objective, Region, Targets, content_targets, style_targets
 from ..nets import cached_vgg
 from .masks import load_guides, region_pairs
-from .memory import check_optimize
+from .memory_estimate import check_optimize
 from .pixels import Stage, optimize_stage
 from .tiled import optimize_tiled
 

@@ -32,7 +32,7 @@ from ..core.progress import ProgressCallback, Reporter, chain
 from ..core.results import Result, hidden
 from ..losses.objective import Objective, Targets, content_targets, style_targets
 from ..nets import cached_vgg
-from .memory import check_optimize
+from .memory_estimate import check_optimize
 from .optimize import OptimizeResult, initial_image, save_every
 from .pixels import optimize_stage
 
