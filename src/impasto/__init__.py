@@ -7,7 +7,8 @@
 
 Names are imported on first use, so `import impasto` (and `impasto --help`) does not load torch.
 The folders, lowest first: core, nets, losses, optimization, feedforward, videos and sounds, then
-api (the Engine), then the front ends cli and serve; a folder imports only from those below it.
+api (the Engine), cluster (Ray), then the front ends serve and cli; a folder imports only from
+those below it (pyproject.toml's import-linter contract).
 """
 
 import importlib
