@@ -17,6 +17,14 @@ def png(size=(64, 48)) -> bytes:
 
 
 
+def running(base, job_id, timeout=120):
+    """Wait until the job has taken two steps on its worker."""
+    deadline = time.monotonic() + timeout
+    while httpx.get(f"{base}/api/jobs/{job_id}").json()["progress"].get("iteration", 0) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
 @pytest.mark.slow
 def test_web_jobs_run_on_the_cluster(tmp_path, ray_cluster, start_server, free_port, wait_job):
     port = free_port()
@@ -34,10 +42,7 @@ def test_web_jobs_run_on_the_cluster(tmp_path, ray_cluster, start_server, free_p
     assert wait_job(httpx.Client(base_url=base), best["id"])["status"] == "done" and len(seen) >= 2
     slow = httpx.post(f"{base}/api/jobs", files={"photo": ("p.png", png())},
                       data={"style": "mosaic", "method": "best", "size": "48", "iterations": "2000"}).json()
-    deadline = time.monotonic() + 120
-    while httpx.get(f"{base}/api/jobs/{slow['id']}").json()["progress"].get("iteration", 0) < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    running(base, slow["id"])
     assert httpx.post(f"{base}/api/jobs/{slow['id']}/cancel").status_code == 200
     assert wait_job(httpx.Client(base_url=base), slow["id"])["status"] == "cancelled"
 
@@ -54,10 +59,7 @@ def test_a_worker_that_dies_mid_job_gets_its_job_queued_again(tmp_path, ray_clus
     base = f"http://127.0.0.1:{port}"
     job = httpx.post(f"{base}/api/jobs", files={"photo": ("p.png", png())},
                      data={"style": "mosaic", "method": "best", "size": "48", "iterations": "150"}).json()
-    deadline = time.monotonic() + 120
-    while httpx.get(f"{base}/api/jobs/{job['id']}").json()["progress"].get("iteration", 0) < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    running(base, job["id"])
     pids = subprocess.run(["pgrep", "-f", "ray::JobRunner"], capture_output=True, text=True).stdout.split()
     for pid in pids:  # every worker: the one running the job among them
         os.kill(int(pid), signal.SIGKILL)
