@@ -28,7 +28,7 @@ from ..core.errors import ImpastoError
 from ..core.images import IMAGE_SUFFIXES
 from ..core.options import configure
 from ..core.progress import ProgressCallback, Reporter
-from ..core.results import Result
+from ..core.results import Result, when_any
 from .connect import connect
 
 BATCH = 8        # images per task: the actor's call overhead spread over several images
@@ -43,13 +43,7 @@ class ClusterResult(Result):
     seconds: float
     images_per_second: float
     redone_batches: int = 0            # batches given to another worker after theirs died
-    failures: list[dict] = dataclasses.field(default_factory=list)
-
-    def summary(self) -> dict:
-        data = super().summary()
-        if not self.failures:
-            del data["failures"]
-        return data
+    failures: list[dict] = when_any()
 
     def line(self) -> str:
         return (f"wrote {len(self.outputs)} image(s) ({self.skipped} already done) on {self.workers} worker(s), "

@@ -37,11 +37,12 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
 
 
-def check_fits(peak: float, max_memory: float | None, advice: str) -> None:
+def check_fits(peak: float, max_memory: float | None, advice: str, overridable: bool = True) -> None:
     """Raise ImpastoError if `peak` bytes exceed max_memory GiB (None: what is available now;
-    0: no check)."""
+    0: no check). `overridable`: say how --max-memory overrides it (not where no option is given)."""
     limit = max_memory * 2**30 if max_memory is not None else available_bytes()
     if max_memory != 0 and limit is not None and peak > limit:
         where = "the limit set" if max_memory is not None else "available"
-        raise ImpastoError(f"this run needs about {gib(peak)} of memory and {gib(limit)} is {where}: {advice}; "
-                           "--max-memory GIB (max_memory) overrides the estimate, 0 turns the check off")
+        override = "; --max-memory GIB (max_memory) overrides the estimate, 0 turns the check off" if overridable else ""
+        raise ImpastoError(f"this run needs about {gib(peak)} of memory and {gib(limit)} is {where}: {advice}"
+                           + override)

@@ -9,7 +9,7 @@ import math
 import os
 from typing import Any
 
-__all__ = ["Result", "hidden", "jsonable"]
+__all__ = ["Result", "hidden", "jsonable", "when_any"]
 
 
 def hidden(default: Any = dataclasses.MISSING, **kwargs) -> Any:
@@ -17,6 +17,11 @@ def hidden(default: Any = dataclasses.MISSING, **kwargs) -> Any:
     if default is not dataclasses.MISSING:
         kwargs["default"] = default
     return dataclasses.field(repr=False, metadata={"summary": False}, **kwargs)
+
+
+def when_any() -> Any:
+    """A list field the summary carries only where it holds something (failures, notes)."""
+    return dataclasses.field(default_factory=list, metadata={"when_any": True})
 
 
 def jsonable(value: Any) -> Any:
@@ -37,7 +42,7 @@ class Result:
     def summary(self) -> dict:
         """The figures `--json` prints: every field but the hidden ones."""
         return {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)
-                if f.metadata.get("summary", True)}
+                if f.metadata.get("summary", True) and (getattr(self, f.name) or not f.metadata.get("when_any"))}
 
     def line(self) -> str:
         """One sentence for the terminal."""

@@ -12,7 +12,7 @@ import shutil
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -38,7 +38,7 @@ from ..core.images import (
 from ..core.memory import check_fits
 from ..core.options import configure
 from ..core.progress import ProgressCallback, Reporter
-from ..core.results import Result
+from ..core.results import Result, when_any
 from .model_files import cached_transformer, find_model, named_style, parse_mix, read_metadata, style_weights
 from .runners import OpenVinoRunner, TorchRunner, cached_runner, exported_runner
 
@@ -175,10 +175,10 @@ def _export_for_next_time(model) -> None:
 BYTES_PER_PIXEL = 320
 
 
-def check_stylize_memory(size: tuple[int, int], max_memory: float | None) -> None:
+def check_stylize_memory(size: tuple[int, int], max_memory: float | None, overridable: bool = True) -> None:
     """Refuse, before the work, an image whose pass would not fit in memory."""
     check_fits(size[0] * size[1] * BYTES_PER_PIXEL, max_memory,
-               f"the image is {size[0]}x{size[1]}; stylize it smaller (--size)")
+               f"the image is {size[0]}x{size[1]}; stylize it smaller (--size)", overridable)
 
 
 def _apply(runner, picture: Image.Image, config: StylizeConfig) -> tuple[Image.Image, float, np.ndarray]:
@@ -311,13 +311,7 @@ class StylizeResult(Result):
     outputs: list[str]            # the files written
     ms_per_image: float | None    # median network time (None if nothing was stylized)
     runtime: str                  # what ran the network: "torch", "openvino" or "onnx"
-    failures: list[dict] = field(default_factory=list)  # {"input", "error"} per input that failed
-
-    def summary(self) -> dict:
-        data = super().summary()
-        if not self.failures:  # the key is there only where something failed
-            del data["failures"]
-        return data
+    failures: list[dict] = when_any()  # {"input", "error"} per input that failed
 
     def line(self) -> str:
         if not self.outputs:

@@ -86,11 +86,3 @@ class Styles:
             raise KeyError(name)
         for suffix in (".safetensors", ".jpg"):
             (self.root / f"{name}{suffix}").unlink(missing_ok=True)
-
-
-def painting_for(name: str) -> Path:
-    """A shipped style's painting."""
-    path = PAINTINGS / f"{name}.jpg"
-    if name not in {s["name"] for s in shipped_styles()} or not path.is_file():
-        raise ImpastoError(f"no shipped painting for style {name!r}")
-    return path

@@ -119,9 +119,9 @@ class Uploads:
         with Image.open(io.BytesIO(photo)) as image:
             out = long_side_size(image.size, size) if size else image.size
         try:
-            check_stylize_memory(out, None)
+            check_stylize_memory(out, None, overridable=False)
         except ImpastoError as exc:
-            raise HTTPException(413, str(exc).split("; --max-memory")[0]) from None
+            raise HTTPException(413, str(exc)) from None
 
     def make_room(self, needed: int) -> None:
         """Room in the quota for `needed` bytes, a job's uploads and what it will write (see

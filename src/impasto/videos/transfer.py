@@ -30,7 +30,7 @@ from ..core.files import atomic_path, refuse_overwriting_inputs
 from ..core.images import load_image, long_side_size, resize_long_side, to_tensor
 from ..core.options import configure
 from ..core.progress import ProgressCallback, Reporter
-from ..core.results import Result
+from ..core.results import Result, when_any
 from ..feedforward.stylize import make_runner, preserve_colour
 from ..nets import cached_vgg
 from .codec import Writer, check_frame_size, check_video_output, decode, open_clip, packets, to_rgb
@@ -281,13 +281,7 @@ class VideoResult(Result):
     warping_error_input: float | None = None           # the input clip's, for scale
     runtime: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)     # what was made up for the input (its timing)
-
-    def summary(self) -> dict:
-        data = super().summary()
-        if not self.notes:  # the key is there only where there is something to say
-            del data["notes"]
-        return data
+    notes: list[str] = when_any()                      # what was made up for the input (its timing)
 
     def line(self) -> str:
         flicker = (f"; warping error {self.warping_error:.4g} (frame by frame "
