@@ -14,6 +14,7 @@ import os
 import threading
 
 from .core.cache import NetworkCache
+from .core.errors import ImpastoError
 
 __all__ = ["Engine", "default_engine", "audio", "evaluate", "export", "optimize", "reconstruct",
            "reconstruction_grid", "run_optimization", "stylize", "stylize_files", "train", "video"]
@@ -61,14 +62,27 @@ class Engine(NetworkCache):
 
         return reconstruction_grid(image, target, config, output, progress, cache=self, **options)
 
-    def stylize(self, image, model=None, config=None, progress=None, **options):
-        """Johnson et al.: one image through a style network, a PIL image; see feedforward/stylize.py."""
+    def stylize(self, image, model=None, config=None, progress=None, style=None, **options):
+        """One image in one pass, a PIL image: through a trained style network (`model`, Johnson et
+        al.; feedforward/stylize.py) or in the style of any painting (`style`, a path or image or a
+        list of them, Ghiasi et al.; arbitrary/stylize.py). The engine keeps the networks and the
+        paintings' embeddings for the next call."""
+        if style is not None:
+            from .arbitrary.stylize import stylize as arbitrary
+
+            return arbitrary(image, style, config, progress, cache=self, model=model, **options)
         from .feedforward.stylize import stylize
 
         return stylize(image, model, config, progress, cache=self, **options)
 
-    def stylize_files(self, inputs, model, output, config=None, progress=None, **options):
-        """Many files through a style network: a StylizeResult."""
+    def stylize_files(self, inputs, model=None, output=None, config=None, progress=None, style=None, **options):
+        """Many files in one pass each (a trained `model`, or the `style` of any painting): a StylizeResult."""
+        if output is None:
+            raise ImpastoError("stylize_files needs an output: a file for one input, else a folder")
+        if style is not None:
+            from .arbitrary.stylize import stylize_files as arbitrary
+
+            return arbitrary(inputs, style, output, config, progress, cache=self, model=model, **options)
         from .feedforward.stylize import stylize_files
 
         return stylize_files(inputs, model, output, config, progress, cache=self, **options)

@@ -155,11 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_config(t, TrainConfig)
     _add_reporting(t)
 
-    s = commands.add_parser("stylize", help="apply a trained style network")
-    s.add_argument("inputs", nargs="+", help="images, folders or glob patterns")
+    s = commands.add_parser("stylize", help="one pass per photo: a trained style network, or any painting")
+    s.add_argument("inputs", nargs="*", help="images, folders or glob patterns")
     s.add_argument("--model", default=None,
                    help="a shipped model's name, a .safetensors or (runtime openvino or onnx) .onnx file, "
                         "or MODEL:STYLE for one style of a several-style model (may be left out with --mix)")
+    s.add_argument("--style", nargs="+", default=None, metavar="PAINTING",
+                   help="any painting as the style, in one pass (Ghiasi et al.); several are blended by "
+                        "--style-blend, and --style takes as many as it has weights (one without it): "
+                        "what follows are the photos")
     s.add_argument("-o", "--output", required=True, help="an image file for one input, else a folder")
     s.add_argument("--cluster", metavar="ADDRESS", default=None,
                    help="stylize on a Ray cluster's workers: auto (a running cluster, else a local one), "
@@ -309,6 +313,20 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _stylize(args: argparse.Namespace) -> int:
+    style = None
+    if args.style:
+        count = len(getattr(args, "style_blend", None) or [None])
+        if len(args.style) < count:
+            raise ImpastoError(f"--style-blend has {count} weights but --style names {len(args.style)} painting(s)")
+        style, args.inputs = args.style[:count], args.style[count:] + args.inputs
+        if args.cluster:
+            raise ImpastoError("--style runs on this machine; --cluster takes a trained model (--model)")
+    if not args.inputs:
+        raise ImpastoError("name the photos to stylize")
+    if style is not None:
+        return _run(args, lambda engine, bars: engine.stylize_files(
+            args.inputs, args.model, args.output, progress=bars, style=style if len(style) > 1 else style[0],
+            **_given(args, StylizeConfig)))
     if args.cluster:
         from ..cluster import stylize
 

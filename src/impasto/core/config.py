@@ -232,6 +232,50 @@ class TrainConfig(Config):
 
 
 @dataclass
+class ArbitraryTrainConfig(Config):
+    """Every option of training the arbitrary-style network (scripts/train_arbitrary.py; Ghiasi et al.
+    2017 on impasto's shipped network)."""
+
+    iterations: int = option(20000, "training steps", minimum=0)
+    batch_size: int = option(4, "photos per step, each with its own painting", minimum=1)
+    image_size: int = option(192, "random square crops of the photos", minimum=MIN_SIDE)
+    style_sizes: tuple[int, ...] = option((160, 256), "smallest and largest long side a painting is read "
+                                          "at (each sample draws one: the brush scale it learns to follow)",
+                                          minimum=MIN_SIDE, metavar="MIN,MAX")
+    lr: float = option(1e-4, "Adam learning rate of the style prediction and the norms' tables", above=0)
+    conv_lr: float = option(1e-4, "Adam learning rate of the convolutions (0: frozen at the base network's)",
+                            minimum=0)
+    content_weight: float = option(1.0, "lambda_c", minimum=0)
+    style_weight: float = option(0.5, "lambda_s", minimum=0)
+    tv_weight: float = option(1e-5, "lambda_TV", minimum=0)
+    content_layers: tuple[str, ...] = option(("relu4_2",), "VGG16 layers matched for content",
+                                             metavar="L[,L...]")
+    style_layers: tuple[str, ...] = option(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+                                           "VGG16 layers whose Grams are matched", metavar="L[,L...]")
+    self_style: float = option(0.1, "share of samples whose painting is the photo itself (the network "
+                               "learns to leave a photo as it is for its own style: strength 0's end)",
+                               minimum=0, maximum=1)
+    hold_out: int = option(48, "photos kept out of training (the shipped network's rule and count)", minimum=0)
+    hold_out_paintings: int = option(120, "paintings kept out of training, by the same rule", minimum=0)
+    base: str = option("styles", "the several-style network whose convolutions start the training",
+                       metavar="MODEL")
+    checkpoint_every: int = option(50, "steps between checkpoints", minimum=1)
+    seed: int = option(0, "seed for initial weights, crops and pairings", minimum=0, maximum=2**32 - 1)
+    device: str = option("auto", DEVICE_HELP)
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
+
+    def validate(self) -> None:
+        check(self)
+        if self.image_size % 4:
+            raise OptionError("image_size", "{name} must be a multiple of 4")
+        from .layer_names import check_layers
+
+        check_layers("vgg16", list(self.content_layers) + list(self.style_layers))
+        if len(self.style_sizes) != 2 or self.style_sizes[0] > self.style_sizes[1]:
+            raise OptionError("style_sizes", "{name} must be two sizes, the smaller first")
+
+
+@dataclass
 class StylizeConfig(Config):
     """Options of `impasto stylize`, with their defaults."""
 
@@ -242,6 +286,19 @@ class StylizeConfig(Config):
     mix: str | None = option(None, "blend styles of one several-style model, e.g. "
                              "starry_night=0.6,the_scream=0.4 (weights are normalised to sum to 1)",
                              kind=str, metavar="NAME=W,...")
+    strength: float = option(1.0, "how much style, 0 (the photo) to 1 (the full stylization): with "
+                             "--style the photo's own style embedding blended with the painting's "
+                             "(feature space), with --model the stylized pixels over the photo's",
+                             minimum=0, maximum=1)
+    style_blend: tuple[float, ...] | None = option(None, "weights of several --style paintings, e.g. "
+                                                   "0.7,0.3 (normalised to sum to 1; --style then takes "
+                                                   "as many paintings as weights)", kind=float, minimum=0,
+                                                   sequence=True, metavar="W[,W...]")
+    style_scale: float = option(1.0, "brush size relative to the default: 2 paints with strokes twice as "
+                                "large (the painting is read at half the size), 0.5 half as large",
+                                minimum=0.25, maximum=4)
+    style_network: str | None = option(None, "the arbitrary-style network that reads --style paintings "
+                                       "(default: the shipped one)", kind=str, metavar="FILE")
     max_memory: float | None = option(
         None, "refuse an image estimated to need more than this many GiB (default: the memory "
         "available now; 0: no check)", kind=float, minimum=0, metavar="GIB")

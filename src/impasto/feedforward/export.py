@@ -41,7 +41,22 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
         raise OutputError(f"ONNX output '{output}' is a folder")
     check_writable(output.parent)
     refuse_overwriting_inputs([output], [find_model(model)])
+    net, meta = load_model(model)
+    chosen = select_style and net.styles > 1 and named_style(model, meta) is not None
+    fixed = style_weights(model, meta) if chosen else None  # one-hot for that style
+    names = json.dumps(style_names(meta)) if net.styles > 1 and fixed is None else None
+    write_onnx(net, output, fixed, upsampling, opset, names)
+    return output
+
+
+def write_onnx(net, output: Path, fixed: list[float] | None = None, upsampling: str = "phases", opset: int = 17,
+               names: str | None = None) -> None:
+    """Trace a TransformerNet to ONNX at `output` (atomically). A several-style network takes its
+    style weights (1, styles) as a second input "style", unless `fixed` builds them in; `names`
+    (a JSON list) travel in the file's metadata."""
     import torch
+
+    from ..nets.transformer import UpsampleConv
 
     class Core(torch.nn.Module):
         """The network without its Python-side padding: ONNX inputs must have sides divisible
@@ -55,17 +70,11 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
         def forward(self, image: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
             return self.net.transform(image, self.fixed if self.fixed is not None else style)
 
-    from ..nets.transformer import UpsampleConv
-
-    net, meta = load_model(model)
     for layer in net.modules():
         if isinstance(layer, UpsampleConv):
             layer.export_form = upsampling
-    chosen = select_style and net.styles > 1 and named_style(model, meta) is not None
-    fixed = torch.tensor([style_weights(model, meta)]) if chosen else None  # one-hot for that style
-    core = Core(net.float().eval(), fixed)
+    core = Core(net.float().eval(), None if fixed is None else torch.tensor([fixed]))
     axes = {0: "batch", 2: "height", 3: "width"}
-    # A several-style network takes its style weights (1, styles) as a second input.
     takes_style = net.styles > 1 and fixed is None
     example = (torch.rand(1, 3, 64, 64),) + ((torch.full((1, net.styles), 1 / net.styles),) if takes_style else ())
     input_names = ["image", "style"][:len(example)]
@@ -77,13 +86,12 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, opset: int 
             torch.onnx.export(core, example, str(tmp), input_names=input_names, output_names=["stylized"],
                               dynamic_axes={"image": axes, "stylized": axes},  # style: (1, styles)
                               opset_version=opset, dynamo=False)
-        if takes_style:
+        if names is not None:
             import onnx
 
             graph = onnx.load(str(tmp))
-            onnx.helper.set_model_props(graph, {STYLE_NAMES_KEY: json.dumps(style_names(meta))})
+            onnx.helper.set_model_props(graph, {STYLE_NAMES_KEY: names})
             onnx.save(graph, str(tmp))
-    return output
 
 
 # Raised when the exported graph changes (2: the rewrites with a SpaceToDepth; 3: 2x2 phase

@@ -90,7 +90,9 @@ class OpenVinoRunner:
     KEEP_BLOBS = 32    # compiled on disk
 
     def __init__(self, path: str | os.PathLike, style: list[float] | None = None,
-                 mix: dict[str, float] | None = None, precision: str = "auto"):
+                 mix: dict[str, float] | None = None, precision: str = "auto", style_per_call: bool = False):
+        """`style_per_call`: the style input stays an input, given with each image (the
+        arbitrary-style path's, whose style changes with every painting)."""
         import openvino as ov
         from openvino.frontend import FrontEndManager
 
@@ -115,10 +117,11 @@ class OpenVinoRunner:
                     for p in ports]
         check_graph(path, described(self.model.inputs), described(self.model.outputs), carried)
         names = [i.any_name for i in self.model.inputs]
-        style = export_style(path, names, carried, style, mix)
         self.input = names[0]
-        if style is not None:
-            fold_style(self.model, np.asarray([style], dtype=np.float32))
+        if not style_per_call:
+            style = export_style(path, names, carried, style, mix)
+            if style is not None:
+                fold_style(self.model, np.asarray([style], dtype=np.float32))
         precision = pinned_precision(precision)
         # auto: OpenVINO's own default, bf16 exactly where the CPU has AMX or AVX512-BF16
         self.settings = {"PERFORMANCE_HINT": "LATENCY"}
@@ -142,10 +145,11 @@ class OpenVinoRunner:
                 keep_newest(self.blobs, self.KEEP_BLOBS)
         return self.compiled[shape]
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, style: np.ndarray | None = None) -> np.ndarray:
         x, (height, width) = padded_to_4(image)
+        inputs = {self.input: x} if style is None else {self.input: x, "style": style.reshape(1, -1).astype(np.float32)}
         with self.lock:  # an infer request runs one image at a time; an Engine shares its runners
-            y = self.request(x.shape).infer({self.input: x})[0]
+            y = self.request(x.shape).infer(inputs)[0]
         return np.ascontiguousarray(y[..., :height, :width])
 
 

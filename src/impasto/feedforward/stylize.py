@@ -65,10 +65,10 @@ def choose_runtime(model, config: StylizeConfig, inputs: int, few_sizes: bool = 
         return config.runtime
     if not _is_file_model(model):
         return "torch"
-    on_cpu = config.device == "cpu" or (config.device == "auto" and not _has_nvidia_gpu())
+    cpu = on_cpu(config)
     if Path(model).suffix == ".onnx":
-        return "openvino" if on_cpu else "onnx"  # onnxruntime's GPU providers, where it has them
-    if not on_cpu:
+        return "openvino" if cpu else "onnx"  # onnxruntime's GPU providers, where it has them
+    if not cpu:
         return "torch"
     if few_sizes:
         from .export import cached_onnx
@@ -83,6 +83,11 @@ def choose_runtime(model, config: StylizeConfig, inputs: int, few_sizes: bool = 
     from .export import onnx_cache_path
 
     return "openvino" if onnx_cache_path(model, "openvino").is_file() else "torch"
+
+
+def on_cpu(config: StylizeConfig) -> bool:
+    """Whether a call runs on the CPU (asked for, or auto on a machine without an NVIDIA GPU)."""
+    return config.device == "cpu" or (config.device == "auto" and not _has_nvidia_gpu())
 
 
 def _has_nvidia_gpu() -> bool:
@@ -118,6 +123,10 @@ def _names_a_style(model) -> bool:
 
 
 def make_runner(model, config: StylizeConfig, cache: "NetworkCache | None", inputs: int = 1, few_sizes: bool = False):
+    if config.style_blend is not None or config.style_scale != 1 or config.style_network is not None:
+        raise ImpastoError("style_blend, style_scale and style_network (--style-blend, --style-scale, "
+                           "--style-network) go with paintings given as the style (--style), not with a "
+                           "trained model")
     if model is not None and not isinstance(model, (str, os.PathLike)) and not hasattr(model, "transform"):
         raise ImpastoError(f"the model must be a name, a file or a TransformerNet, not {type(model).__name__}")
     if model is not None and config.mix and _names_a_style(model):
@@ -127,6 +136,24 @@ def make_runner(model, config: StylizeConfig, cache: "NetworkCache | None", inpu
         if not config.mix:
             raise ImpastoError("name a model, or the styles to mix with mix/--mix")
         model = next(iter(parse_mix(config.mix)))  # the file holding the mixed styles
+    runner = _model_runner(model, config, cache, inputs, few_sizes)
+    return runner if config.strength == 1 else PixelStrength(runner, config.strength)
+
+
+class PixelStrength:
+    """A style network's output over the photo's pixels at `strength` (the popular tools' slider;
+    the arbitrary-style path blends in feature space instead)."""
+
+    def __init__(self, runner, strength: float):
+        self.runner, self.strength, self.runtime = runner, strength, runner.runtime
+
+    def __call__(self, photo: np.ndarray) -> np.ndarray:
+        if self.strength == 0:
+            return photo.copy()
+        return (1 - self.strength) * photo + self.strength * self.runner(photo)
+
+
+def _model_runner(model, config: StylizeConfig, cache: "NetworkCache | None", inputs: int, few_sizes: bool):
     style = selected_style(model, config)
     runtime = choose_runtime(model, config, inputs, few_sizes)
     if runtime in ("onnx", "openvino"):
@@ -216,12 +243,13 @@ def _event_image(array: np.ndarray):
 
 def stylize(image: ImageInput, model: "str | os.PathLike | TransformerNet | None" = None,
             config: StylizeConfig | None = None, progress: ProgressCallback | bool | None = None,
-            cache: "NetworkCache | None" = None, **options) -> Image.Image:
+            cache: "NetworkCache | None" = None, runner=None, **options) -> Image.Image:
     """One image through a style network: same size as the input unless `size` is given.
     `model`: a shipped or user model's name (a style of a several-style model too), a .safetensors
     file, or a TransformerNet; with `mix` (NAME=W,...) it may be left out. From Python
     the engine's torch path is used unless `runtime="openvino"` or `"onnx"` is asked for; either
-    way the engine keeps what it loaded (and OpenVINO's compiled sizes) for the next call."""
+    way the engine keeps what it loaded (and OpenVINO's compiled sizes) for the next call.
+    `runner` (arrays to arrays) stands in for the model (the arbitrary-style path's)."""
     config = configure(StylizeConfig, config, **options)
     if config.runtime == "auto":
         config = configure(StylizeConfig, config, runtime="torch")
@@ -230,7 +258,7 @@ def stylize(image: ImageInput, model: "str | os.PathLike | TransformerNet | None
         from ..core.cache import default_cache
 
         cache = default_cache()
-    runner = make_runner(model, config, cache)
+    runner = runner or make_runner(model, config, cache)
     picture, _, array = _apply(runner, load_image(image, "input image"), config)
     report(phase="done", iteration=1, iterations=1, image=_event_image(array))
     return picture
@@ -279,17 +307,23 @@ def input_sizes(paths: Sequence[Path], long_side: int | None) -> set[tuple[int, 
 
 def stylize_files(inputs: Sequence[str], model: str | os.PathLike | None, output: str | os.PathLike,
                   config: StylizeConfig | None = None, progress: ProgressCallback | bool | None = None,
-                  cache: "NetworkCache | None" = None, **options) -> "StylizeResult":
+                  cache: "NetworkCache | None" = None, make=None, protected: Sequence = (),
+                  **options) -> "StylizeResult":
     """Stylize many files. Every input is tried: one that cannot be read or written is reported in
-    `failures` and the rest go on. A Progress event per image."""
+    `failures` and the rest go on. A Progress event per image. `make(config, inputs, few_sizes)`
+    stands in for the model's runner (the arbitrary-style path's), `protected` files besides the
+    inputs that no output may replace (its paintings)."""
     config = configure(StylizeConfig, config, **options)
     report = Reporter(progress, "stylize")
     paths = expand_inputs(inputs)
     targets = output_paths(paths, output)
-    refuse_overwriting_inputs(targets, paths)
+    refuse_overwriting_inputs(targets, [*paths, *protected])
     few_sizes = (len(paths) > AUTO_EXPORT_MAX_INPUTS
                  and len(input_sizes(paths, config.size)) <= OpenVinoRunner.KEEP_SHAPES)
-    runner = make_runner(model, config, cache, inputs=len(paths), few_sizes=few_sizes)
+    if make is not None:
+        runner = make(config, len(paths), few_sizes)
+    else:
+        runner = make_runner(model, config, cache, inputs=len(paths), few_sizes=few_sizes)
     times, written, failures = [], [], []
     for number, (source, target) in enumerate(zip(paths, targets), start=1):
         try:

@@ -1,0 +1,89 @@
+"""Train the shipped arbitrary-style network (src/impasto/pretrained/arbitrary.safetensors), resumably.
+
+    .venv/bin/python scripts/train_arbitrary.py --iterations 20000        # runs for hours on a CPU; resumable
+
+Trains on ../shared/data/paintings (less its held-out split, the 120 paintings whose path hash is
+smallest) and ../shared/data/train (less the 48 held-out photos of the shipped network), starting
+from the shipped several-style network (impasto.arbitrary.train). Each run continues the checkpoint
+bench/results/arbitrary/arbitrary.ckpt if there is one; otherwise it starts afresh, or, with
+--from-snapshot, from the weights of the shipped model (the committed snapshot) with a fresh Adam.
+--evaluate then prints the held-out evaluation of the model written (bench/arbitrary.py --quick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from impasto.arbitrary.network import SHIPPED, load_arbitrary
+from impasto.arbitrary.train import _comparable, train_arbitrary
+from impasto.core.config import ArbitraryTrainConfig
+from impasto.core.files import atomic_path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+OUT = ROOT / "bench" / "results" / "arbitrary"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=20000)
+    parser.add_argument("--output", type=Path, default=OUT / "arbitrary.safetensors")
+    parser.add_argument("--from-snapshot", action="store_true",
+                        help="without a checkpoint, start from the shipped model's weights")
+    parser.add_argument("--evaluate", action="store_true")
+    parser.add_argument("--snapshot", type=Path, default=None,
+                        help="only write the checkpoint's weights as a model file here (training may go on)")
+    args = parser.parse_args()
+    if args.snapshot:
+        print(snapshot(args.output.with_suffix(".ckpt"), args.snapshot))
+        return
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    ckpt = args.output.with_suffix(".ckpt")
+    config = ArbitraryTrainConfig(iterations=args.iterations)
+    if not ckpt.exists() and args.from_snapshot:
+        seed_from_snapshot(ckpt, config)
+
+    def show(event) -> None:
+        if event.phase == "iteration" and event.iteration % 25 == 0:
+            losses = " ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
+            print(f"step {event.iteration}/{event.iterations} {event.elapsed:.0f} s {losses}", flush=True)
+
+    result = train_arbitrary(DATA / "paintings", DATA / "train", args.output, config, resume=ckpt.exists(),
+                             progress=show)
+    print(json.dumps({"output": str(result.output), "iterations": result.iterations,
+                      "seconds": round(result.seconds), "final_losses": result.final_losses}))
+    if args.evaluate:
+        subprocess.run([sys.executable, str(ROOT / "bench" / "arbitrary.py"), "--quick", "--model",
+                        str(args.output)], check=True)
+
+
+def snapshot(ckpt: Path, target: Path) -> str:
+    """The network a checkpoint holds, as a model file (to evaluate a run that goes on)."""
+    from impasto.arbitrary.network import ArbitraryNet, save_arbitrary
+
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    net = ArbitraryNet()
+    net.load_state_dict(state["model"])
+    history = state["history"][-100:]
+    final = {k: sum(h[k] for h in history) / len(history) for k in history[0]} if history else {}
+    save_arbitrary(net, target, {"train_args": json.dumps(state["config"]), "iterations": str(state["iteration"]),
+                                 "seconds": f"{state['seconds']:.1f}", "final_losses": json.dumps(final)})
+    return f"wrote {target} (iteration {state['iteration']})"
+
+
+def seed_from_snapshot(ckpt: Path, config: ArbitraryTrainConfig) -> None:
+    """A checkpoint holding the shipped model's weights and its step count, with a fresh Adam."""
+    net, meta = load_arbitrary(SHIPPED)
+    with atomic_path(ckpt) as tmp:
+        torch.save({"model": net.state_dict(), "optimizer": None, "iteration": int(meta["iterations"]),
+                    "history": [], "seconds": float(meta["seconds"]), "config": _comparable(config)}, tmp)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,344 @@
+"""Stylizing with any painting in one pass (Ghiasi et al. 2017).
+
+    S = sum_i b_i P(s_i)                       several paintings: their embeddings blended (section 5.2)
+    S(strength) = (1 - strength) P(x) + strength S    toward the photo's own embedding (section 5.3)
+    y = f_W(x, (S, 1))
+
+The photo's own embedding is the end where the network leaves the photo as it is (it is trained on
+photos as their own style); strength 0 returns the photo itself. A painting read smaller gives
+larger strokes: --style-scale k reads it at STYLE_SIDE / k on its long side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..core.errors import ImpastoError
+from ..core.images import ImageInput, check_side, load_image, resize_long_side, to_array
+
+if TYPE_CHECKING:
+    from ..core.cache import NetworkCache
+    from ..core.placement import Placement
+
+STYLE_SIDE = 256          # a painting's long side at style scale 1 (the middle of what training drew)
+MIN_PAINTING_SIDE = 32    # below this a painting holds too few strokes to read a style from
+FLAT = 2.0 / 255.0        # a painting whose pixels vary less than this has no style to read
+KEEP_PAINTINGS = 64       # embeddings kept by a loaded network (the web app's recent uploads)
+
+StyleInput = "str | os.PathLike | Image.Image | np.ndarray"
+
+
+# --- the paintings ------------------------------------------------------------------------------
+
+def load_painting(source: ImageInput, what: str = "painting") -> Image.Image:
+    """A painting as RGB, or a one-line error: unreadable, tiny, transparent (a transparent area
+    has no colour to take: composited on white it would paint white), or flat (one colour)."""
+    name = f"{what} '{source}'" if isinstance(source, (str, os.PathLike)) else what
+    if _transparent(source):  # before load_image, which would composite it (and say so)
+        raise ImpastoError(f"{name} has transparent pixels, which have no colour to paint with; "
+                           "flatten it onto a background first")
+    image = load_image(source, what)
+    if min(image.size) < MIN_PAINTING_SIDE:
+        raise ImpastoError(f"{name} is {image.width}x{image.height}; a painting needs at least "
+                           f"{MIN_PAINTING_SIDE} px on each side to read its style from")
+    pixels = np.asarray(image, dtype=np.float32) / 255.0
+    if float(pixels.std(axis=(0, 1)).max()) < FLAT:
+        raise ImpastoError(f"{name} is a single flat colour: it has no brushwork or palette to take "
+                           "as a style")
+    return image
+
+
+def _transparent(source: ImageInput) -> bool:
+    if isinstance(source, np.ndarray):
+        return source.ndim == 3 and source.shape[2] == 4 and bool((source[..., 3] < (255 if source.dtype == np.uint8 else 1)).any())
+    try:
+        image = source if isinstance(source, Image.Image) else Image.open(source)
+        if image.mode == "P" and "transparency" in image.info:
+            image = image.convert("RGBA")
+        if image.mode not in ("RGBA", "LA", "PA", "La", "RGBa"):
+            return False
+        return image.convert("RGBA").getextrema()[3][0] < 255
+    except (OSError, ValueError):
+        return False  # load_image has already read it: nothing more to learn here
+
+
+def painting_key(image: Image.Image) -> str:
+    return hashlib.sha256(image.tobytes() + repr(image.size).encode()).hexdigest()
+
+
+def style_side(scale: float) -> int:
+    return max(MIN_PAINTING_SIDE, round(STYLE_SIDE / scale))
+
+
+def blend_weights(count: int, blend: Sequence[float] | None) -> list[float]:
+    if blend is None:
+        if count > 1:
+            raise ImpastoError(f"{count} paintings need their blend weights (style_blend / --style-blend)")
+        return [1.0]
+    if len(blend) != count:
+        raise ImpastoError(f"{count} painting(s) and {len(blend)} blend weight(s): give one weight per painting")
+    total = sum(blend)
+    if total <= 0:
+        raise ImpastoError("the blend weights must not all be 0")
+    return [w / total for w in blend]
+
+
+# --- the network --------------------------------------------------------------------------------
+
+class Stylizer:
+    """A loaded arbitrary-style network and the last paintings' embeddings: what an Engine keeps
+    between calls. `predict` (a painting at its style size -> S) and `transform` (photo, S -> the
+    stylized photo) run on torch or OpenVINO."""
+
+    runtime = ""
+
+    def __init__(self):
+        self.embeddings: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+    def embedding(self, image: Image.Image, side: int) -> np.ndarray:
+        """P(s) (EMBEDDING,) for a painting read at `side` on its long side."""
+        key = (painting_key(image), side)
+        if key not in self.embeddings:
+            painting = resize_long_side(image, side)
+            check_side(painting.size, "the painting at its style size", "use a smaller --style-scale")
+            self.embeddings[key] = self.predict(to_array(painting))
+            while len(self.embeddings) > KEEP_PAINTINGS:
+                self.embeddings.popitem(last=False)
+        self.embeddings.move_to_end(key)
+        return self.embeddings[key]
+
+    def predict(self, painting: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def transform(self, photo: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class TorchStylizer(Stylizer):
+    runtime = "torch"
+
+    def __init__(self, net, vgg, placement: "Placement"):
+        super().__init__()
+        self.net, self.vgg, self.placement = net, vgg, placement
+
+    def predict(self, painting: np.ndarray) -> np.ndarray:
+        import torch
+
+        from .prediction import STYLE_LAYERS, statistics
+
+        with torch.inference_mode():
+            features = self.vgg(self.placement.tensor(torch.from_numpy(painting)), list(STYLE_LAYERS))
+            return self.net.prediction(statistics(features)).float()[0].numpy()
+
+    def transform(self, photo: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+        import torch
+
+        from .prediction import style_weights
+
+        with torch.inference_mode():
+            x = self.placement.tensor(torch.from_numpy(photo))
+            with self.placement.autocast():
+                y = self.net.transformer(x, style_weights(torch.from_numpy(embedding)[None].float()))
+            self.placement.synchronize()
+            return y.float().cpu().numpy()
+
+
+class OpenVinoStylizer(Stylizer):
+    """Both graphs of arbitrary/export.py under OpenVINO: no torch in the process. The painting's
+    graph is compiled once for any size; the transformer's per photo size, as for trained models."""
+
+    runtime = "openvino"
+
+    def __init__(self, prediction: Path, transformer: Path, precision: str = "auto"):
+        super().__init__()
+        import openvino as ov
+
+        from ..feedforward.runners import OpenVinoRunner, compiled_cache, last_line
+
+        self.transformer = OpenVinoRunner(transformer, precision=precision, style_per_call=True)
+        core = ov.Core()
+        if compiled_cache() is not None:
+            core.set_property({"CACHE_DIR": str(compiled_cache())})
+        try:
+            self.prediction = core.compile_model(str(prediction), "CPU", self.transformer.settings).create_infer_request()
+        except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own error types
+            raise ImpastoError(f"cannot load '{prediction}': {last_line(exc)}") from None
+        self.lock = self.transformer.lock
+
+    def predict(self, painting: np.ndarray) -> np.ndarray:
+        with self.lock:
+            return np.array(self.prediction.infer({"painting": painting})[0][0], dtype=np.float32)
+
+    def transform(self, photo: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+        return self.transformer(photo, np.append(embedding, 1.0))
+
+
+def cached_stylizer(cache: "NetworkCache", model: str | os.PathLike | None = None, runtime: str = "torch",
+                    device: str = "auto", precision: str = "auto") -> Stylizer:
+    """The arbitrary-style network `model` (default: the shipped one) on `runtime`, loaded once per
+    cache."""
+    from ..core.cache import file_key
+    from .network import SHIPPED
+
+    path = Path(model) if model is not None else SHIPPED
+    if not path.is_file():
+        raise ImpastoError(f"arbitrary-style network '{path}' not found")
+    if runtime == "openvino":
+        from .export import cached_exports
+
+        precision = cache.precision if precision == "auto" else precision
+        return cache.get(("arbitrary", "openvino", file_key(path), precision),
+                         lambda: OpenVinoStylizer(*cached_exports(path), precision))
+    if runtime != "torch":
+        raise ImpastoError(f"--style runs on torch or openvino, not {runtime}")
+    from ..nets import cached_vgg
+    from .network import load_arbitrary
+    from .prediction import STYLE_LAYERS
+
+    placement = cache.placement(device, precision).for_transformer()
+
+    def load() -> TorchStylizer:
+        net, _ = load_arbitrary(path)
+        return TorchStylizer(placement.module(net.eval(), cast=False),
+                             cached_vgg(cache, STYLE_LAYERS, placement=placement), placement)
+    return cache.get(("arbitrary", "torch", file_key(path), placement), load)
+
+
+# --- one photo ----------------------------------------------------------------------------------
+
+@dataclass
+class Styles:
+    """The paintings of a call, read once, and how they combine."""
+
+    paintings: list[Image.Image]
+    blend: list[float]
+    side: int
+    strength: float
+
+    @classmethod
+    def read(cls, style, blend: Sequence[float] | None, scale: float, strength: float) -> "Styles":
+        sources = list(style) if isinstance(style, (list, tuple)) else [style]
+        if not sources:
+            raise ImpastoError("give at least one painting as the style")
+        paintings = [load_painting(s) for s in sources]
+        return cls(paintings, blend_weights(len(paintings), blend), style_side(scale), strength)
+
+    def embedding(self, stylizer) -> np.ndarray:
+        return sum(w * stylizer.embedding(p, self.side) for p, w in zip(self.paintings, self.blend))
+
+
+def apply_arbitrary(stylizer, styles: Styles, photo: np.ndarray) -> np.ndarray:
+    """The photo (1, 3, H, W) in 0..1 in the blended style at the call's strength."""
+    if styles.strength == 0:
+        return photo.copy()
+    embedding = styles.embedding(stylizer)
+    if styles.strength < 1:
+        own = stylizer.embedding(Image.fromarray(_uint8(photo)), STYLE_SIDE)
+        embedding = (1 - styles.strength) * own + styles.strength * embedding
+    return stylizer.transform(photo, embedding)
+
+
+def _uint8(photo: np.ndarray) -> np.ndarray:
+    return np.clip(photo[0].transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+# --- the commands -------------------------------------------------------------------------------
+
+class PaintingRunner:
+    """Arrays to arrays, as feedforward's runners: the photo in the call's paintings' style."""
+
+    def __init__(self, stylizer, styles: Styles):
+        self.stylizer, self.styles, self.runtime = stylizer, styles, stylizer.runtime
+
+    def __call__(self, photo: np.ndarray) -> np.ndarray:
+        return apply_arbitrary(self.stylizer, self.styles, photo)
+
+
+def check_options(config, model=None) -> None:
+    if model is not None:
+        raise ImpastoError("give either a painting as the style (--style) or a trained model (--model), not both")
+    if config.mix:
+        raise ImpastoError("--mix blends a model's trained styles; several paintings blend with --style-blend")
+
+
+def choose_runtime(config, inputs: int, few_sizes: bool) -> str:
+    """As for trained models (feedforward.stylize.choose_runtime): `auto` on a CPU takes OpenVINO
+    when the exports are cached, or for many photos of few sizes (exporting them now); torch
+    otherwise, and exports for the next command."""
+    from ..core.config import AUTO_EXPORT_MAX_INPUTS
+    from ..feedforward.stylize import on_cpu
+
+    if config.runtime != "auto":
+        return config.runtime
+    if not on_cpu(config):
+        return "torch"
+    from .export import export_paths
+    from .network import SHIPPED
+
+    model = config.style_network or SHIPPED
+    if not Path(model).is_file():
+        return "torch"  # the one-line error comes from loading it
+    if few_sizes or (inputs <= AUTO_EXPORT_MAX_INPUTS and all(p.is_file() for p in export_paths(model))):
+        return "openvino"
+    return "torch"
+
+
+def make_runner(style, config, cache: "NetworkCache", inputs: int = 1, few_sizes: bool = False) -> PaintingRunner:
+    styles = Styles.read(style, config.style_blend, config.style_scale, config.strength)
+    runtime = choose_runtime(config, inputs, few_sizes)
+    stylizer = cached_stylizer(cache, config.style_network, runtime, config.device, config.precision)
+    if runtime == "torch" and config.runtime == "auto" and stylizer.placement.device.type == "cpu":
+        _export_for_next_time(config.style_network)
+    return PaintingRunner(stylizer, styles)
+
+
+def _export_for_next_time(model) -> None:
+    from .export import cached_exports
+    from .network import SHIPPED
+
+    try:
+        cached_exports(model or SHIPPED)
+    except ImpastoError:
+        pass  # no writable cache: the torch path works all the same
+
+
+def stylize(image: ImageInput, style, config=None, progress=None, cache: "NetworkCache | None" = None,
+            model=None, **options) -> Image.Image:
+    """One photo in the style of one painting or several (`style`: a path, PIL image or array, or a
+    list of them with `style_blend`), one forward pass; same size as the photo unless `size`."""
+    from ..core.cache import default_cache
+    from ..core.config import StylizeConfig
+    from ..core.options import configure
+    from ..feedforward.stylize import stylize as run
+
+    config = configure(StylizeConfig, config, **options)
+    check_options(config, model)
+    if config.runtime == "auto":  # from Python: the engine's torch path, as for trained models
+        config = configure(StylizeConfig, config, runtime="torch")
+    cache = cache or default_cache()
+    return run(image, None, config, progress, cache, runner=make_runner(style, config, cache))
+
+
+def stylize_files(inputs, style, output, config=None, progress=None, cache: "NetworkCache | None" = None,
+                  model=None, **options):
+    """Many files in one painting's (or several paintings') style: a StylizeResult."""
+    from ..core.cache import default_cache
+    from ..core.config import StylizeConfig
+    from ..core.options import configure
+    from ..feedforward.stylize import stylize_files as run
+
+    config = configure(StylizeConfig, config, **options)
+    check_options(config, model)
+    cache = cache or default_cache()
+    sources = list(style) if isinstance(style, (list, tuple)) else [style]
+    files = [s for s in sources if isinstance(s, (str, os.PathLike))]
+    return run(inputs, None, output, config, progress, cache, protected=files,
+               make=lambda config, count, few_sizes: make_runner(style, config, cache, count, few_sizes))
