@@ -45,7 +45,31 @@ class Engine(NetworkCache):
         """Gatys et al.: an OptimizeResult (the image, its losses); see optimization/optimize.py."""
         from .optimization.optimize import run_optimization
 
+        init = options.get("init", config.init if config is not None else None)
+        if init == "fast":
+            options, start = self._fast_start(content, styles, config, options)
+            return run_optimization(content, styles, config, output, progress, cache=self, start=start, **options)
         return run_optimization(content, styles, config, output, progress, cache=self, **options)
+
+    def _fast_start(self, content, styles, config, options):
+        """init fast: the paintings' one-pass result at the output's size, and (unless given) the
+        shorter schedule that suits a start that is already stylized."""
+        from .core.config import FAST_START, OptimizeConfig
+        from .core.options import configure
+
+        settled = configure(OptimizeConfig, config, **options)
+        if settled.mask:
+            raise ImpastoError("init fast takes the paintings given as styles, not a mask's region styles")
+        paintings = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+        if not paintings or paintings[0] is None:
+            raise ImpastoError("give at least one style image")
+        weights = settled.style_blend or [1.0] * len(paintings)
+        start = self.stylize(content, style=paintings if len(paintings) > 1 else paintings[0],
+                             style_blend=weights if len(paintings) > 1 else None, size=settled.size,
+                             device=settled.device, precision=settled.precision)
+        given = set(options) | ({f for f in ("scales", "iterations") if getattr(config, f) != getattr(OptimizeConfig(), f)}
+                                if config is not None else set())
+        return {**{k: v for k, v in FAST_START.items() if k not in given}, **options}, start
 
     def optimize(self, content, styles=None, progress=None, **options):
         """Gatys et al.; the stylized PIL image."""

@@ -120,7 +120,10 @@ def test_every_bad_request_is_a_clear_json_error(client):
         (photo, {"style": "mosaic", "method": "best", "style_weight": "nan"}, 422),
         ({"photo": ("bomb.png", bomb_png())}, {"style": "mosaic"}, 413),          # a decompression bomb
         ({**photo, "style_file": ("s.jpg", PAINTING.read_bytes())}, {"style": "mosaic"}, 400),  # both
-        ({**photo, "style_file": ("s.jpg", PAINTING.read_bytes())}, {"method": "fast"}, 400),
+        ({**photo, "style_file": ("s.png", png())}, {"method": "fast"}, 400),    # one flat colour: no style
+        (photo, {"style": "mosaic", "strength": "1.5"}, 422),
+        (photo, {"style": "mosaic", "strength": "nan"}, 422),
+        (photo, {"style": "mosaic", "method": "best", "strength": "0.5"}, 400),
         ({**photo, "style_file": ("s.txt", b"words")}, {"method": "best"}, 415),
     ]
     for files, data, code in cases:
@@ -395,3 +398,21 @@ def test_clips_that_declare_no_length_are_bounded_by_their_frames(tmp_path):
         assert c.get("/api/jobs").json() == []
         ok = c.post("/api/jobs", files={"photo": ("short.h264", short.read_bytes())}, data={"style": "mosaic"})
         assert ok.status_code == 200, ok.text
+
+
+def test_a_fast_job_takes_an_uploaded_painting_and_a_strength(client, wait_job):
+    """Any painting in one pass (the shipped arbitrary-style network): seconds, not minutes."""
+    made = client.post("/api/jobs", files={"photo": ("p.jpg", PHOTO.read_bytes()),
+                                           "style_file": ("s.jpg", PAINTING.read_bytes())},
+                       data={"method": "fast", "size": "64", "strength": "0.6"})
+    assert made.status_code == 200, made.text
+    job = wait_job(client, made.json()["id"])
+    assert job["status"] == "done", job
+    assert job["settings"]["strength"] == 0.6
+    result = Image.open(io.BytesIO(client.get(job["result"]).content))
+    assert max(result.size) == 64
+    zero = wait_job(client, client.post("/api/jobs", files={"photo": ("p.png", png((64, 48), (10, 90, 200))),
+                                                            "style": (None, "mosaic")},
+                                        data={"method": "fast", "strength": "0"}).json()["id"])
+    flat = np.asarray(Image.open(io.BytesIO(client.get(zero["result"]).content)))
+    assert np.abs(flat.astype(int) - [10, 90, 200]).max() <= 1  # strength 0: the photo

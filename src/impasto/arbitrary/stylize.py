@@ -239,11 +239,15 @@ def apply_arbitrary(stylizer, styles: Styles, photo: np.ndarray) -> np.ndarray:
     """The photo (1, 3, H, W) in 0..1 in the blended style at the call's strength."""
     if styles.strength == 0:
         return photo.copy()
+    return stylizer.transform(photo, blended_embedding(stylizer, styles, photo))
+
+
+def blended_embedding(stylizer, styles: Styles, photo: np.ndarray) -> np.ndarray:
     embedding = styles.embedding(stylizer)
     if styles.strength < 1:
         own = stylizer.embedding(Image.fromarray(_uint8(photo)), STYLE_SIDE)
         embedding = (1 - styles.strength) * own + styles.strength * embedding
-    return stylizer.transform(photo, embedding)
+    return embedding
 
 
 def _uint8(photo: np.ndarray) -> np.ndarray:
@@ -253,13 +257,22 @@ def _uint8(photo: np.ndarray) -> np.ndarray:
 # --- the commands -------------------------------------------------------------------------------
 
 class PaintingRunner:
-    """Arrays to arrays, as feedforward's runners: the photo in the call's paintings' style."""
+    """Arrays to arrays, as feedforward's runners: the photo in the call's paintings' style. With
+    `steady` (a clip's frames) the embedding is taken once, from the first frame at a strength
+    below 1, so that it does not flicker with each frame's own style."""
 
-    def __init__(self, stylizer, styles: Styles):
+    def __init__(self, stylizer, styles: Styles, steady: bool = False):
         self.stylizer, self.styles, self.runtime = stylizer, styles, stylizer.runtime
+        self.steady, self.embedding = steady, None
 
     def __call__(self, photo: np.ndarray) -> np.ndarray:
-        return apply_arbitrary(self.stylizer, self.styles, photo)
+        if not self.steady:
+            return apply_arbitrary(self.stylizer, self.styles, photo)
+        if self.styles.strength == 0:
+            return photo.copy()
+        if self.embedding is None:
+            self.embedding = blended_embedding(self.stylizer, self.styles, photo)
+        return self.stylizer.transform(photo, self.embedding)
 
 
 def check_options(config, model=None) -> None:
@@ -291,13 +304,14 @@ def choose_runtime(config, inputs: int, few_sizes: bool) -> str:
     return "torch"
 
 
-def make_runner(style, config, cache: "NetworkCache", inputs: int = 1, few_sizes: bool = False) -> PaintingRunner:
+def make_runner(style, config, cache: "NetworkCache", inputs: int = 1, few_sizes: bool = False,
+                steady: bool = False) -> PaintingRunner:
     styles = Styles.read(style, config.style_blend, config.style_scale, config.strength)
     runtime = choose_runtime(config, inputs, few_sizes)
     stylizer = cached_stylizer(cache, config.style_network, runtime, config.device, config.precision)
     if runtime == "torch" and config.runtime == "auto" and stylizer.placement.device.type == "cpu":
         _export_for_next_time(config.style_network)
-    return PaintingRunner(stylizer, styles)
+    return PaintingRunner(stylizer, styles, steady)
 
 
 def _export_for_next_time(model) -> None:

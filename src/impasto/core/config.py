@@ -24,6 +24,7 @@ UPSAMPLING_FORMS = ("phases", "transposed")
 MAX_AUDIO_SECONDS = 3600.0  # an hour of sound: its spectrogram and filter responses fill memory beyond
 AUTO_EXPORT_MAX_INPUTS = 8  # runtime auto: OpenVINO for this many inputs or fewer once exported
 OPENVINO_SHAPES = 4         # image sizes an OpenVINO runner keeps compiled  # how ONNX export writes the upsampling (export.py)
+FAST_START = {"scales": 1, "iterations": 60}  # optimize --init fast's schedule (bench/main_command.py)
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps"
 PRECISION_HELP = "auto: bf16 where the hardware computes it natively (AMX, AVX512-BF16, bf16 GPUs), else fp32"
 
@@ -64,7 +65,9 @@ class OptimizeConfig(Config):
     learning_rate: float = option(0.02, "Adam step size, in 0..1 pixel units", above=0,
                                   flags=("--lr",), group="common")
     init: str = option("content", "start from content (the photo), noise (as Gatys et al.), style "
-                       "(the painting) or an image FILE", group="common")
+                       "(the painting), fast (the painting's one-pass result, --style's network: then "
+                       f"{FAST_START['iterations']} iterations at one scale unless given) or an image FILE",
+                       group="common")
     seed: int = option(0, "seed for the noise start", minimum=0, maximum=2**32 - 1, group="common")
     size: int = option(512, "long side of the output in pixels", minimum=MIN_SIDE, group="common")
     tv_weight: float = option(1e4, "lambda_TV: total-variation smoothing (not in the paper)",
@@ -377,11 +380,13 @@ class VideoConfig(StylizeConfig):
     flow: str = option("fast", "DIS optical-flow preset", choices=("ultrafast", "fast", "medium"))
     measure: bool = option(True, "measure the warping errors (Lai et al. 2018) of the output, of "
                            "frame-by-frame stylization and of the input")
-    method: str = option("fast", "fast: the style network (--model); optimize: Gatys et al.'s "
+    method: str = option("fast", "fast: a style network (--model) or any painting (--style); optimize: Gatys et al.'s "
                          "optimization of every frame (--style; slow, minutes per frame on a CPU), each "
                          "starting from the warped previous result with Ruder et al.'s temporal loss",
                          choices=("fast", "optimize"))
-    style: str | None = option(None, "the painting, for --method optimize", kind=str, metavar="IMAGE")
+    style: str | None = option(None, "the painting: with --method fast any painting in one pass per frame "
+                               "(in place of --model; Ghiasi et al.), with --method optimize the one "
+                               "optimized for", kind=str, metavar="IMAGE")
     iterations: int = option(100, "--method optimize: L-BFGS iterations for the first frame (later "
                              "frames, starting from the previous result, take half)", minimum=1)
     temporal_loss_weight: float = option(1e5, "--method optimize: gamma, the weight of the temporal "

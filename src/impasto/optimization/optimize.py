@@ -81,9 +81,11 @@ class OptimizeResult(Result):
         return f"wrote {self.output} ({self.width}x{self.height}, total loss {self.total_loss:.4g})"
 
 
-def initial_image(init: str, content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
-    """White noise (Gatys et al.), the photo, the (first) painting, or an image file; with the
+def initial_image(init: "str | Image.Image", content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
+    """White noise (Gatys et al.), the photo, the (first) painting, or an image (a file); with the
     content's number of channels (1 for luminance-only transfer)."""
+    if init == "fast":
+        raise ImpastoError("init fast (the one-pass result) is made by impasto.optimize / the Engine")
     height, width = content.shape[-2:]
     if init == "noise":
         generator = torch.Generator().manual_seed(seed)
@@ -146,8 +148,10 @@ def run_optimization(content: ImageInput, styles: ImageInput | Sequence[ImageInp
                      config: OptimizeConfig | None = None, output: str | os.PathLike | None = None,
                      progress: ProgressCallback | bool | None = None,
                      callback: Callable[[int, torch.Tensor], None] | None = None,
-                     cache: "NetworkCache | None" = None, **options) -> OptimizeResult:
-    """Gatys et al. style transfer. `options` override fields of OptimizeConfig.
+                     cache: "NetworkCache | None" = None, start: Image.Image | None = None,
+                     **options) -> OptimizeResult:
+    """Gatys et al. style transfer. `options` override fields of OptimizeConfig. `start`: an image to
+    start from in place of `init`'s (init fast: the one-pass result the API makes).
 
     With `mask` and `region_styles` ({colour: style} or pairs), each region of the mask takes its
     own style and `styles` stays empty. Writes `output` (atomically) if given; with save_every,
@@ -174,7 +178,7 @@ def run_optimization(content: ImageInput, styles: ImageInput | Sequence[ImageInp
     if output is not None:
         output = check_output_path(output)
         refuse_overwriting_inputs([output], [content, *paintings_in, *(s for _, s in regions), config.mask,
-                                             config.init])
+                                             None if config.init == "fast" else config.init])
 
     report = Reporter(chain(progress, _old_callback(callback),
                             save_every(output, config.save_every)
@@ -218,7 +222,7 @@ def run_optimization(content: ImageInput, styles: ImageInput | Sequence[ImageInp
         else:
             targets.style = style_targets(vgg, style_tensors, blend, config.style_layers, tile)
         if image is None:
-            image = initial_image(config.init, work, style_tensors[0], config.seed)
+            image = initial_image(start if start is not None else config.init, work, style_tensors[0], config.seed)
         else:
             image = finer_start(image, previous, work)
         previous = work

@@ -88,9 +88,11 @@ class Workers:
         try:
             if job.settings.get("video"):
                 s = job.settings
-                self.engine.video(folder / "input.video", folder / "result.mp4", s["style"], size=s.get("size"),
+                model, painting = self._fast_style(s, folder)
+                self.engine.video(folder / "input.video", folder / "result.mp4", model, size=s.get("size"),
                                   preserve_color=s.get("preserve_color", "none"), temporal=s.get("temporal", True),
-                                  progress=progress)
+                                  strength=s.get("strength") if s.get("strength") is not None else 1.0,
+                                  progress=progress, **({"style": str(painting)} if painting else {}))
             elif job.method == "learn":
                 self._learn(job, folder, progress)
             else:
@@ -120,14 +122,22 @@ class Workers:
         s = job.settings
         photo = folder / "photo.png"
         if job.method == "fast":
-            return self.engine.stylize(photo, self.styles.model(s["style"]), size=s.get("size"),
-                                       preserve_color=s.get("preserve_color", "none"), progress=progress)
+            model, painting = self._fast_style(s, folder)
+            return self.engine.stylize(photo, model, size=s.get("size"), style=painting,
+                                       preserve_color=s.get("preserve_color", "none"), progress=progress,
+                                       strength=s.get("strength") if s.get("strength") is not None else 1.0)
         painting = folder / "style.png" if s.get("style_file") else self.styles.painting(s["style"])
         given = {k: s[k] for k in ("iterations", "style_weight") if s.get(k) is not None}  # else optimize's
         result = self.engine.run_optimization(photo, [painting], size=s.get("size") or 384,
                                               preserve_color=s.get("preserve_color", "none"),
                                               progress=progress, **given)
         return result.image
+
+    def _fast_style(self, s: dict, folder: Path) -> tuple:
+        """(a trained style's model, None) or (None, an uploaded painting for the arbitrary-style network)."""
+        if s.get("style_file"):
+            return None, folder / "style.png"
+        return self.styles.model(s["style"]), None
 
     def _learn(self, job, folder: Path, progress) -> None:
         """A painting learned as a new style of the shipped network; resumed from its checkpoint

@@ -12,7 +12,7 @@ from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from PIL import Image
 
-from ..core.config import OptimizeConfig, ServeConfig
+from ..core.config import OptimizeConfig, ServeConfig, StylizeConfig
 from ..core.errors import ImpastoError, OptionError
 from ..core.options import configure
 from .jobs import Workers
@@ -100,6 +100,14 @@ def check_job_options(config: ServeConfig, styles: Styles, method: str, style: s
     if method not in METHODS:
         raise HTTPException(400, f"method must be fast or best, not {method!r}")
     given = {k: v for k, v in numbers.items() if v is not None}
+    strength = given.pop("strength", None)
+    if strength is not None:
+        if method != "fast":
+            raise HTTPException(400, "strength goes with method fast (method best has style_weight)")
+        try:
+            configure(StylizeConfig, strength=strength)
+        except OptionError as exc:
+            raise HTTPException(422, exc.render(exc.option)) from None
     try:
         configure(OptimizeConfig, **given)
     except OptionError as exc:
@@ -113,8 +121,6 @@ def check_job_options(config: ServeConfig, styles: Styles, method: str, style: s
         raise HTTPException(400, "give either style (a shipped style's name) or style_file (a painting)")
     if style and style not in styles.names():
         raise HTTPException(400, f"no style {style!r} (see /api/styles)")
-    if has_file and method == "fast":
-        raise HTTPException(400, "an uploaded painting has no trained network: use method best")
     if style and method == "best":
         try:
             styles.painting(style)
@@ -129,16 +135,17 @@ def submit_route(config: ServeConfig, styles: Styles, store: Store, workers: Wor
     @router.post("/api/jobs")
     async def submit(photo: UploadFile = File(..., description="the photo, or a video clip (method fast)"),
                      style: str | None = Form(None, description="a shipped style's name"),
-                     style_file: UploadFile | None = File(None, description="any painting (method best)"),
-                     method: str = Form("fast", description="fast (a network, seconds) or best (optimization, minutes)"),
+                     style_file: UploadFile | None = File(None, description="any painting"),
+                     method: str = Form("fast", description="fast (one pass, seconds) or best (optimization, minutes)"),
                      size: int | None = Form(None, description="long side of the result in pixels"),
                      preserve_color: str = Form("none", description="none, luminance or histogram"),
+                     strength: float | None = Form(None, description="fast: how much style, 0 (the photo) to 1"),
                      iterations: int | None = Form(None, description="best: L-BFGS iterations"),
                      style_weight: float | None = Form(None, description="best: style weight (default 3e-4)"),
                      temporal: bool = Form(True, description="video: temporal consistency (Ruder et al.)")):
         has_file = bool(style_file is not None and style_file.filename)
         check_job_options(config, styles, method, style, has_file, size=size, preserve_color=preserve_color,
-                          iterations=iterations, style_weight=style_weight)
+                          iterations=iterations, style_weight=style_weight, strength=strength)
         data = await uploads.read(photo, "photo")
         thumbnail = None
         try:
@@ -154,12 +161,20 @@ def submit_route(config: ServeConfig, styles: Styles, store: Store, workers: Wor
         else:
             files = {"photo.png": await uploads.decoded(photo, "photo", data)}
         if has_file:
-            files["style.png"] = await uploads.decoded(style_file, "painting")
+            raw = await uploads.read(style_file, "painting")
+            files["style.png"] = await uploads.decoded(style_file, "painting", raw)
+            if method == "fast":  # read in one pass: as the command line, refuse what has no style to read
+                from ..arbitrary.stylize import load_painting
+
+                try:
+                    load_painting(Image.open(io.BytesIO(raw)))
+                except ImpastoError as exc:
+                    raise HTTPException(400, str(exc)) from None
         if method == "fast" and thumbnail is None:
             uploads.check_memory(files["photo.png"], size)
         uploads.make_room(sum(len(d) for d in files.values()) + result_bytes(files, size, method))
         settings = {"style": style, "style_file": has_file, "size": size, "preserve_color": preserve_color,
-                    "iterations": iterations, "style_weight": style_weight,
+                    "iterations": iterations, "style_weight": style_weight, "strength": strength,
                     "photo_name": Path(photo.filename or "photo").name[:100],
                     "video": thumbnail is not None, "temporal": temporal}
         job = store.create(method, settings, files)

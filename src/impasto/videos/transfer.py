@@ -192,7 +192,15 @@ def video(input: str | os.PathLike, output: str | os.PathLike, model: str | os.P
     clip = open_clip(input)
     try:
         size = long_side_size(clip.size, config.size) if config.size else clip.size
-        if config.method == "fast":
+        if config.method == "fast" and config.style is not None:  # any painting, one pass per frame
+            from ..arbitrary.stylize import check_options
+            from ..arbitrary.stylize import make_runner as painting_runner
+            from ..core.cache import default_cache
+
+            check_options(config, model)
+            runner, optimizer = painting_runner(config.style, config, cache or default_cache(), inputs=1_000_000,
+                                                few_sizes=True, steady=True), None
+        elif config.method == "fast":
             # many frames of one size: OpenVINO on a CPU (compiled once)
             runner, optimizer = make_runner(model, config, cache, inputs=1_000_000, few_sizes=True), None
         else:
