@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from impasto.arbitrary.network import ArbitraryNet, from_base, save_arbitrary
+from impasto.arbitrary.network import from_base, save_arbitrary
 from impasto.feedforward.model_files import save_model
 from impasto.nets.transformer import TransformerNet
 
@@ -28,10 +28,11 @@ def network(tmp_path_factory, tiny_base) -> Path:
 
     base, _ = load_model(tiny_base)
     net = from_base(base, seed=1)
-    with torch.no_grad():  # untrained embeddings would all give the base's mean style
+    with torch.no_grad():  # untrained, every painting would give the base's mean style (S = 0)
         for p in net.transformer.parameters():
             if p.ndim == 2:
                 p[:-1].normal_(0, 0.05)
+        net.prediction.mlp[2].weight.normal_(0, 0.05)
     path = tmp_path_factory.mktemp("arbitrary") / "tiny.safetensors"
     save_arbitrary(net, path, {"iterations": "0"})
     return path

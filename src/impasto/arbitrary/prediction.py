@@ -41,6 +41,11 @@ class StylePrediction(nn.Module):
         super().__init__()
         inputs = 2 * sum(CHANNELS.values())
         self.mlp = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, embedding))
+        # Every painting starts at S = 0, the base network's mean style: a random S scales the
+        # norms' rows at random, and the network escapes the saturated outputs that follow by
+        # collapsing to black (seen at step 300 of a first run).
+        nn.init.zeros_(self.mlp[2].weight)
+        nn.init.zeros_(self.mlp[2].bias)
 
     def forward(self, stats: torch.Tensor) -> torch.Tensor:
         return self.mlp(stats)

@@ -28,12 +28,10 @@ if TYPE_CHECKING:
     from ..core.cache import NetworkCache
     from ..core.placement import Placement
 
-STYLE_SIDE = 256          # a painting's long side at style scale 1 (the middle of what training drew)
+STYLE_SIDE = 256          # a painting's long side at style scale 1 (the top of what training drew)
 MIN_PAINTING_SIDE = 32    # below this a painting holds too few strokes to read a style from
 FLAT = 2.0 / 255.0        # a painting whose pixels vary less than this has no style to read
 KEEP_PAINTINGS = 64       # embeddings kept by a loaded network (the web app's recent uploads)
-
-StyleInput = "str | os.PathLike | Image.Image | np.ndarray"
 
 
 # --- the paintings ------------------------------------------------------------------------------

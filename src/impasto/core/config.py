@@ -245,16 +245,18 @@ class ArbitraryTrainConfig(Config):
     style_sizes: tuple[int, ...] = option((160, 256), "smallest and largest long side a painting is read "
                                           "at (each sample draws one: the brush scale it learns to follow)",
                                           minimum=MIN_SIDE, metavar="MIN,MAX")
-    lr: float = option(1e-4, "Adam learning rate of the style prediction and the norms' tables", above=0)
+    lr: float = option(3e-4, "Adam learning rate of the style prediction and the norms' tables", above=0)
     conv_lr: float = option(1e-4, "Adam learning rate of the convolutions (0: frozen at the base network's)",
                             minimum=0)
-    content_weight: float = option(1.0, "lambda_c", minimum=0)
-    style_weight: float = option(0.5, "lambda_s", minimum=0)
-    tv_weight: float = option(1e-5, "lambda_TV", minimum=0)
-    content_layers: tuple[str, ...] = option(("relu4_2",), "VGG16 layers matched for content",
+    content_weight: float = option(1.0, "lambda_c (the shipped network's)", minimum=0)
+    style_weight: float = option(2.0, "lambda_s (the shipped network's)", minimum=0)
+    tv_weight: float = option(1e-5, "lambda_TV (the shipped network's)", minimum=0)
+    content_layers: tuple[str, ...] = option(("relu2_2",), "VGG16 layers matched for content (the shipped "
+                                             "network's: its convolutions start at that loss's optimum)",
                                              metavar="L[,L...]")
-    style_layers: tuple[str, ...] = option(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
-                                           "VGG16 layers whose Grams are matched", metavar="L[,L...]")
+    style_layers: tuple[str, ...] = option(("relu1_2", "relu2_2", "relu3_3", "relu4_3"),
+                                           "VGG16 layers whose Grams are matched (the shipped network's)",
+                                           metavar="L[,L...]")
     self_style: float = option(0.1, "share of samples whose painting is the photo itself (the network "
                                "learns to leave a photo as it is for its own style: strength 0's end)",
                                minimum=0, maximum=1)

@@ -1,0 +1,54 @@
+"""Training the arbitrary-style network in chunks: a resumed run is the run it continues."""
+
+import pytest
+import torch
+from PIL import Image
+
+from impasto.arbitrary.network import load_arbitrary
+from impasto.arbitrary.train import train_arbitrary
+from impasto.core.errors import ImpastoError
+
+TINY = dict(batch_size=2, image_size=32, style_sizes=(32, 48), hold_out=1, hold_out_paintings=1,
+            checkpoint_every=1, precision="fp32", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def painting_folder(tmp_path_factory, paintings):
+    folder = tmp_path_factory.mktemp("collection")
+    for i, source in enumerate(paintings * 2):
+        image = Image.open(source).rotate(90 * i)
+        image.save(folder / f"painting{i}.png")
+    return folder
+
+
+def test_resumed_training_continues_exactly(painting_folder, photos, tiny_base, tmp_path, one_thread):
+    straight = train_arbitrary(painting_folder, photos, tmp_path / "straight.safetensors", base=str(tiny_base),
+                               iterations=4, **TINY)
+    train_arbitrary(painting_folder, photos, tmp_path / "chunked.safetensors", base=str(tiny_base),
+                    iterations=2, **TINY)
+    chunked = train_arbitrary(painting_folder, photos, tmp_path / "chunked.safetensors", base=str(tiny_base),
+                              iterations=4, resume=True, **TINY)
+    assert [h["total"] for h in chunked.history] == [h["total"] for h in straight.history]
+    a, _ = load_arbitrary(tmp_path / "straight.safetensors")
+    b, meta = load_arbitrary(tmp_path / "chunked.safetensors")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert meta["iterations"] == "4"
+
+
+def test_the_base_convolutions_start_the_network_and_a_stale_checkpoint_is_refused(painting_folder, photos,
+                                                                                  tiny_base, tmp_path):
+    from impasto.feedforward.model_files import load_model
+
+    out = tmp_path / "net.safetensors"
+    train_arbitrary(painting_folder, photos, out, base=str(tiny_base), iterations=1, **TINY)
+    with pytest.raises(ImpastoError, match="checkpoint of an earlier run"):
+        train_arbitrary(painting_folder, photos, out, base=str(tiny_base), iterations=1, **TINY)
+    with pytest.raises(ImpastoError, match="other training options"):
+        train_arbitrary(painting_folder, photos, out, base=str(tiny_base), iterations=2, resume=True,
+                        **{**TINY, "style_weight": 9.0})
+    base, _ = load_model(tiny_base)
+    frozen = train_arbitrary(painting_folder, photos, tmp_path / "frozen.safetensors", base=str(tiny_base),
+                             iterations=1, conv_lr=0, **TINY)
+    net, _ = load_arbitrary(frozen.output)
+    convs = {k: v for k, v in base.state_dict().items() if v.ndim == 4}
+    assert all(torch.equal(net.transformer.state_dict()[k], v) for k, v in convs.items())
