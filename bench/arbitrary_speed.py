@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     from impasto.arbitrary.export import cached_exports
-    from impasto.arbitrary.network import SHIPPED
+    from impasto.arbitrary import SHIPPED
     from impasto.arbitrary.stylize import OpenVinoStylizer, cached_stylizer
     from impasto.core.cache import NetworkCache
     from impasto.core.images import load_image, resize_long_side, to_array

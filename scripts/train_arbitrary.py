@@ -8,6 +8,8 @@ from the shipped several-style network (impasto.arbitrary.train). Each run conti
 bench/results/arbitrary/arbitrary.ckpt if there is one; otherwise it starts afresh, or, with
 --from-snapshot, from the weights of the shipped model (the committed snapshot) with a fresh Adam.
 --evaluate then prints the held-out evaluation of the model written (bench/arbitrary.py --quick).
+While it runs, `--ship` writes the checkpoint's weights (fp16) as the shipped model and
+`--snapshot FILE` as a model file to evaluate.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from impasto.arbitrary.network import SHIPPED, load_arbitrary
+from impasto.arbitrary import SHIPPED
+from impasto.arbitrary.network import load_arbitrary
 from impasto.arbitrary.train import _comparable, train_arbitrary
 from impasto.core.config import ArbitraryTrainConfig
 from impasto.core.files import atomic_path
@@ -39,9 +42,11 @@ def main() -> None:
     parser.add_argument("--evaluate", action="store_true")
     parser.add_argument("--snapshot", type=Path, default=None,
                         help="only write the checkpoint's weights as a model file here (training may go on)")
+    parser.add_argument("--ship", action="store_true",
+                        help="only write the checkpoint's weights, in fp16, as the shipped model")
     args = parser.parse_args()
-    if args.snapshot:
-        print(snapshot(args.output.with_suffix(".ckpt"), args.snapshot))
+    if args.snapshot or args.ship:
+        print(snapshot(args.output.with_suffix(".ckpt"), SHIPPED if args.ship else args.snapshot, half=args.ship))
         return
     args.output.parent.mkdir(parents=True, exist_ok=True)
     ckpt = args.output.with_suffix(".ckpt")
@@ -63,7 +68,7 @@ def main() -> None:
                         str(args.output)], check=True)
 
 
-def snapshot(ckpt: Path, target: Path) -> str:
+def snapshot(ckpt: Path, target: Path, half: bool = False) -> str:
     """The network a checkpoint holds, as a model file (to evaluate a run that goes on)."""
     from impasto.arbitrary.network import ArbitraryNet, save_arbitrary
 
@@ -73,7 +78,9 @@ def snapshot(ckpt: Path, target: Path) -> str:
     history = state["history"][-100:]
     final = {k: sum(h[k] for h in history) / len(history) for k in history[0]} if history else {}
     save_arbitrary(net, target, {"train_args": json.dumps(state["config"]), "iterations": str(state["iteration"]),
-                                 "seconds": f"{state['seconds']:.1f}", "final_losses": json.dumps(final)})
+                                 "seconds": f"{state['seconds']:.1f}", "final_losses": json.dumps(final),
+                                 "data": "../shared/data/paintings (WikiArt, non-commercial research use) and "
+                                         "../shared/data/train"}, half=half)
     return f"wrote {target} (iteration {state['iteration']})"
 
 

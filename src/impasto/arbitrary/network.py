@@ -12,10 +12,10 @@ from torch import nn
 from ..core.errors import ImpastoError, first_line
 from ..core.files import atomic_path
 from ..nets.transformer import ConditionalInstanceNorm, TransformerNet
+from . import SHIPPED
 from .prediction import EMBEDDING, StylePrediction
 
 FORMAT = "impasto-arbitrary/1"
-SHIPPED = Path(__file__).resolve().parent.parent / "pretrained" / "arbitrary.safetensors"
 
 
 class ArbitraryNet(nn.Module):
@@ -53,10 +53,12 @@ def from_base(base: TransformerNet, embedding: int = EMBEDDING, seed: int = 0) -
     return net
 
 
-def save_arbitrary(net: ArbitraryNet, path: str | os.PathLike, metadata: dict[str, str]) -> Path:
+def save_arbitrary(net: ArbitraryNet, path: str | os.PathLike, metadata: dict[str, str], half: bool = False) -> Path:
+    """Weights (fp16 with `half`, as the shipped files are) and metadata, atomically."""
     from safetensors.torch import save_file
 
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
+    dtype = torch.float16 if half else torch.float32
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
     meta = {**{k: str(v) for k, v in metadata.items()}, "format": FORMAT,
             **{k: str(v) for k, v in net.config.items()}}
     with atomic_path(path) as tmp:
@@ -75,7 +77,7 @@ def load_arbitrary(path: str | os.PathLike | None = None) -> tuple[ArbitraryNet,
     try:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
-        state = load_file(str(path))
+        state = {k: v.float() for k, v in load_file(str(path)).items()}
     except Exception as exc:  # noqa: BLE001 - safetensors raises several kinds
         raise ImpastoError(f"'{path}' is not a readable model file ({first_line(exc)[:120]})") from None
     if meta.get("format") != FORMAT:

@@ -184,7 +184,7 @@ def cached_stylizer(cache: "NetworkCache", model: str | os.PathLike | None = Non
     """The arbitrary-style network `model` (default: the shipped one) on `runtime`, loaded once per
     cache."""
     from ..core.cache import file_key
-    from .network import SHIPPED
+    from . import SHIPPED
 
     path = Path(model) if model is not None else SHIPPED
     if not path.is_file():
@@ -292,7 +292,7 @@ def choose_runtime(config, inputs: int, few_sizes: bool) -> str:
     if not on_cpu(config):
         return "torch"
     from .export import export_paths
-    from .network import SHIPPED
+    from . import SHIPPED
 
     model = config.style_network or SHIPPED
     if not Path(model).is_file():
@@ -314,7 +314,7 @@ def make_runner(style, config, cache: "NetworkCache", inputs: int = 1, few_sizes
 
 def _export_for_next_time(model) -> None:
     from .export import cached_exports
-    from .network import SHIPPED
+    from . import SHIPPED
 
     try:
         cached_exports(model or SHIPPED)
