@@ -138,3 +138,11 @@ def test_a_painting_may_not_be_overwritten(network, paintings, tmp_path, capsys)
     code = main(["stylize", "--style", str(painting), str(tmp_path / "photo.png"), "-o", str(painting),
                  "--style-network", str(network)])
     assert code == 1 and painting.read_bytes() == paintings[0].read_bytes()
+
+
+def test_preserve_color_keeps_the_photos_colours(network, paintings):
+    engine = impasto.Engine(precision="fp32")
+    kept = engine.stylize(photo(), style=paintings[0], style_network=network, preserve_color="luminance")
+    free = engine.stylize(photo(), style=paintings[0], style_network=network)
+    chroma = lambda im: np.asarray(im.convert("YCbCr"), dtype=float)[..., 1:]  # noqa: E731
+    assert np.abs(chroma(kept) - chroma(photo())).mean() < np.abs(chroma(free) - chroma(photo())).mean()

@@ -47,7 +47,8 @@ def from_base(base: TransformerNet, embedding: int = EMBEDDING, seed: int = 0) -
         for old, new in norms:
             for table, rows in ((new.weight, old.weight), (new.bias, old.bias)):
                 mean = rows.mean(0)
-                table.zero_()
+                # the other rows small but not zero: a zero row and S = 0 would hold each other at zero
+                table.normal_(0, 0.01)
                 table[:rows.shape[0]] = rows - mean
                 table[-1] = mean
     return net

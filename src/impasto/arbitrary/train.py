@@ -102,6 +102,8 @@ def train_arbitrary(paintings: str | Path, photos: str | Path, output: str | Pat
         start, history, elapsed = _resume(ckpt, net, optimizer, config)
     elif ckpt.exists():
         raise ImpastoError(f"a checkpoint of an earlier run is at '{ckpt}': continue it with resume")
+    else:
+        _standardise(net, vgg, painting_set, config, placement)
 
     began = time.perf_counter() - elapsed
     for step in range(start, config.iterations):
@@ -124,6 +126,19 @@ def train_arbitrary(paintings: str | Path, photos: str | Path, output: str | Pat
         "paintings": str(len(painting_set))})
     report(phase="done", iteration=config.iterations, iterations=config.iterations, losses=final)
     return ArbitraryTrainResult(output, config.iterations, seconds, final, history)
+
+
+STANDARDISE_FROM = 256  # paintings whose statistics set P's input standardisation
+
+
+def _standardise(net: ArbitraryNet, vgg, paintings: PhotoFolder, config: ArbitraryTrainConfig, placement) -> None:
+    """P's input shift and scale from the statistics of the collection's first paintings, each at
+    the middle of the sizes training draws."""
+    side = sum(config.style_sizes) // 2
+    stats = [encode(vgg, placement.tensor(to_tensor(resize_long_side(load_image(path, "painting"), side))), [])[0]
+             for path in paintings.paths[:STANDARDISE_FROM]]
+    if len(stats) > 1:
+        net.prediction.standardise(torch.cat(stats).float())
 
 
 def _step(net: ArbitraryNet, optimizer, vgg, photos: PhotoFolder, paintings: PhotoFolder,
