@@ -32,6 +32,7 @@ STYLE_SIDE = 256          # a painting's long side at style scale 1 (the top of 
 MIN_PAINTING_SIDE = 32    # below this a painting holds too few strokes to read a style from
 FLAT = 2.0 / 255.0        # a painting whose pixels vary less than this has no style to read
 KEEP_PAINTINGS = 64       # embeddings kept by a loaded network (the web app's recent uploads)
+KEEP_ON_DISK = 512        # embeddings kept in the cache folder (100 floats each)
 
 
 # --- the paintings ------------------------------------------------------------------------------
@@ -97,21 +98,58 @@ class Stylizer:
     stylized photo) run on torch or OpenVINO."""
 
     runtime = ""
+    model_digest = ""  # the network file's SHA-256: names its paintings' embeddings on disk
 
     def __init__(self):
         self.embeddings: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
     def embedding(self, image: Image.Image, side: int) -> np.ndarray:
-        """P(s) (EMBEDDING,) for a painting read at `side` on its long side."""
+        """P(s) (EMBEDDING,) for a painting read at `side` on its long side: kept in memory, and on
+        disk (the cache folder's embeddings/) so that the next command with the painting skips it."""
         key = (painting_key(image), side)
         if key not in self.embeddings:
-            painting = resize_long_side(image, side)
-            check_side(painting.size, "the painting at its style size", "use a smaller --style-scale")
-            self.embeddings[key] = self.predict(to_array(painting))
+            stored = self._stored(key)
+            if stored is None:
+                painting = resize_long_side(image, side)
+                check_side(painting.size, "the painting at its style size", "use a smaller --style-scale")
+                stored = self.predict(to_array(painting))
+                self._store(key, stored)
+            self.embeddings[key] = stored
             while len(self.embeddings) > KEEP_PAINTINGS:
                 self.embeddings.popitem(last=False)
         self.embeddings.move_to_end(key)
         return self.embeddings[key]
+
+    def _file(self, key: tuple) -> Path | None:
+        if not self.model_digest:
+            return None
+        from ..core.files import cache_dir
+
+        return cache_dir() / "embeddings" / f"{self.model_digest[:16]}-{key[0][:32]}-{key[1]}.npy"
+
+    def _stored(self, key: tuple) -> np.ndarray | None:
+        path = self._file(key)
+        try:
+            value = np.load(path, allow_pickle=False) if path is not None and path.is_file() else None
+        except (OSError, ValueError):
+            return None  # unreadable: computed again and rewritten
+        return value if value is not None and value.ndim == 1 and np.isfinite(value).all() else None
+
+    def _store(self, key: tuple, value: np.ndarray) -> None:
+        path = self._file(key)
+        if path is None:
+            return
+        from ..core.files import atomic_path
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                np.save(f, value.astype(np.float32))
+            stored = sorted(path.parent.glob("*.npy"), key=lambda p: p.stat().st_mtime)
+            for old in stored[:-KEEP_ON_DISK]:
+                old.unlink(missing_ok=True)
+        except OSError:
+            pass  # no writable cache: the painting is read again next time
 
     def predict(self, painting: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -157,22 +195,23 @@ class OpenVinoStylizer(Stylizer):
 
     def __init__(self, prediction: Path, transformer: Path, precision: str = "auto"):
         super().__init__()
-        import openvino as ov
-
-        from ..feedforward.runners import OpenVinoRunner, compiled_cache, last_line
+        from ..feedforward.runners import OpenVinoRunner
 
         self.transformer = OpenVinoRunner(transformer, precision=precision, style_per_call=True)
-        core = ov.Core()
-        if compiled_cache() is not None:
-            core.set_property({"CACHE_DIR": str(compiled_cache())})
-        try:
-            self.prediction = core.compile_model(str(prediction), "CPU", self.transformer.settings).create_infer_request()
-        except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own error types
-            raise ImpastoError(f"cannot load '{prediction}': {last_line(exc)}") from None
+        self.prediction_file, self.prediction = prediction, None  # compiled when a painting is new
         self.lock = self.transformer.lock
 
     def predict(self, painting: np.ndarray) -> np.ndarray:
         with self.lock:
+            if self.prediction is None:
+                from ..feedforward.runners import last_line
+
+                core = self.transformer.core
+                try:
+                    compiled = core.compile_model(str(self.prediction_file), "CPU", self.transformer.settings)
+                except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own error types
+                    raise ImpastoError(f"cannot load '{self.prediction_file}': {last_line(exc)}") from None
+                self.prediction = compiled.create_infer_request()
             return np.array(self.prediction.infer({"painting": painting})[0][0], dtype=np.float32)
 
     def transform(self, photo: np.ndarray, embedding: np.ndarray) -> np.ndarray:
@@ -189,12 +228,17 @@ def cached_stylizer(cache: "NetworkCache", model: str | os.PathLike | None = Non
     path = Path(model) if model is not None else SHIPPED
     if not path.is_file():
         raise ImpastoError(f"arbitrary-style network '{path}' not found")
+    from ..core.files import file_sha256
+
+    def named(stylizer: Stylizer) -> Stylizer:
+        stylizer.model_digest = file_sha256(path)
+        return stylizer
     if runtime == "openvino":
         from .export import cached_exports
 
         precision = cache.precision if precision == "auto" else precision
         return cache.get(("arbitrary", "openvino", file_key(path), precision),
-                         lambda: OpenVinoStylizer(*cached_exports(path), precision))
+                         lambda: named(OpenVinoStylizer(*cached_exports(path), precision)))
     if runtime != "torch":
         raise ImpastoError(f"--style runs on torch or openvino, not {runtime}")
     from ..nets import cached_vgg
@@ -205,8 +249,8 @@ def cached_stylizer(cache: "NetworkCache", model: str | os.PathLike | None = Non
 
     def load() -> TorchStylizer:
         net, _ = load_arbitrary(path)
-        return TorchStylizer(placement.module(net.eval(), cast=False),
-                             cached_vgg(cache, STYLE_LAYERS, placement=placement), placement)
+        return named(TorchStylizer(placement.module(net.eval(), cast=False),
+                                   cached_vgg(cache, STYLE_LAYERS, placement=placement), placement))
     return cache.get(("arbitrary", "torch", file_key(path), placement), load)
 
 
