@@ -245,7 +245,7 @@ class ArbitraryTrainConfig(Config):
     style_sizes: tuple[int, ...] = option((160, 256), "smallest and largest long side a painting is read "
                                           "at (each sample draws one: the brush scale it learns to follow)",
                                           minimum=MIN_SIDE, metavar="MIN,MAX")
-    lr: float = option(3e-4, "Adam learning rate of the style prediction and the norms' tables", above=0)
+    lr: float = option(1e-3, "Adam learning rate of the style prediction and the norms' tables", above=0)
     conv_lr: float = option(1e-4, "Adam learning rate of the convolutions (0: frozen at the base network's)",
                             minimum=0)
     content_weight: float = option(1.0, "lambda_c (the shipped network's)", minimum=0)
