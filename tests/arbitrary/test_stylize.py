@@ -146,3 +146,33 @@ def test_preserve_color_keeps_the_photos_colours(network, paintings):
     free = engine.stylize(photo(), style=paintings[0], style_network=network)
     chroma = lambda im: np.asarray(im.convert("YCbCr"), dtype=float)[..., 1:]  # noqa: E731
     assert np.abs(chroma(kept) - chroma(photo())).mean() < np.abs(chroma(free) - chroma(photo())).mean()
+
+
+def test_a_mask_paints_each_region_in_its_own_painting(network, paintings, tmp_path):
+    mask = Image.new("RGB", PHOTO, "black")
+    mask.paste(Image.new("RGB", (PHOTO[0] // 2, PHOTO[1]), "white"), (0, 0))  # left half white
+    mask.save(tmp_path / "mask.png")
+    engine = impasto.Engine(precision="fp32")
+    a = pixels(engine.stylize(photo(), style=paintings[0], style_network=network)).astype(float)
+    b = pixels(engine.stylize(photo(), style=paintings[1], style_network=network)).astype(float)
+    out = pixels(engine.stylize(photo(), mask=tmp_path / "mask.png", style_network=network,
+                                region_styles=[("white", paintings[0]), ("black", paintings[1])])).astype(float)
+    left, right = slice(0, PHOTO[0] // 2 - 3), slice(PHOTO[0] // 2 + 3, PHOTO[0])
+    assert np.abs(out[:, left] - a[:, left]).mean() < 2 and np.abs(out[:, right] - b[:, right]).mean() < 2
+    only_left = pixels(engine.stylize(photo(), mask=tmp_path / "mask.png", style_network=network,
+                                      region_styles=[("white", paintings[0])])).astype(float)
+    assert np.abs(only_left[:, right] - pixels(photo())[:, right]).max() <= 1  # unlisted: the photo
+
+
+def test_a_mask_with_a_model_or_with_style_is_one_line(network, paintings, tmp_path, capsys):
+    Image.new("RGB", PHOTO, "white").save(tmp_path / "mask.png")
+    photo().save(tmp_path / "photo.png")
+    for extra in (["--model", "styles:wave"], ["--style", str(paintings[0])]):
+        code = main(["stylize", *extra, str(tmp_path / "photo.png"), "--mask", str(tmp_path / "mask.png"),
+                     "--region-style", f"white={paintings[1]}", "-o", str(tmp_path / "o.png"),
+                     "--style-network", str(network)])
+        err = capsys.readouterr().err.strip()
+        assert code == 1 and len(err.splitlines()) == 1 and "region" in err, err
+    assert not (tmp_path / "o.png").exists()
+    assert main(["stylize", str(tmp_path / "photo.png"), "--mask", str(tmp_path / "mask.png"), "--region-style",
+                 f"white={paintings[1]}", "-o", str(tmp_path / "o.png"), "--style-network", str(network)]) == 0

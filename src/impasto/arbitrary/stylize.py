@@ -317,7 +317,30 @@ class PaintingRunner:
         return self.stylizer.transform(photo, self.embedding)
 
 
-def check_options(config, model=None) -> None:
+class RegionRunner:
+    """Each region of a mask in its own painting: one pass per painting, composited by the mask's
+    soft guides (optimization.masks); pixels in no listed region keep the photo."""
+
+    def __init__(self, stylizer, regions: list[tuple[str, Styles]], mask: str):
+        self.stylizer, self.regions, self.mask, self.runtime = stylizer, regions, mask, stylizer.runtime
+
+    def __call__(self, photo: np.ndarray) -> np.ndarray:
+        from ..optimization.masks import load_guides
+
+        guides = load_guides(self.mask, [c for c, _ in self.regions], (photo.shape[3], photo.shape[2])).numpy()
+        out = photo * (1 - guides.sum(0)).clip(0, 1)
+        for guide, (_, styles) in zip(guides, self.regions):
+            out = out + guide * apply_arbitrary(self.stylizer, styles, photo)
+        return out.astype(np.float32)
+
+
+def check_options(config, model=None, style=None) -> None:
+    if config.mask and style is not None:
+        raise ImpastoError("with a mask, give each region's painting as a region style (COLOUR=PAINTING) "
+                           "instead of --style")
+    if config.mask and model is not None:
+        raise ImpastoError("a mask's regions take paintings (--region-style COLOUR=PAINTING, any painting in "
+                           "one pass), not a trained model")
     if model is not None:
         raise ImpastoError("give either a painting as the style (--style) or a trained model (--model), not both")
     if config.mix:
@@ -347,12 +370,20 @@ def choose_runtime(config, inputs: int, few_sizes: bool) -> str:
 
 
 def make_runner(style, config, cache: "NetworkCache", inputs: int = 1, few_sizes: bool = False,
-                steady: bool = False) -> PaintingRunner:
-    styles = Styles.read(style, config.style_blend, config.style_scale, config.strength)
+                steady: bool = False) -> "PaintingRunner | RegionRunner":
+    if config.mask:
+        from ..optimization.masks import region_pairs
+
+        regions = [(colour, Styles.read(painting, None, config.style_scale, config.strength))
+                   for colour, painting in region_pairs(config.region_styles)]
+    else:
+        styles = Styles.read(style, config.style_blend, config.style_scale, config.strength)
     runtime = choose_runtime(config, inputs, few_sizes)
     stylizer = cached_stylizer(cache, config.style_network, runtime, config.device, config.precision)
     if runtime == "torch" and config.runtime == "auto" and stylizer.placement.device.type == "cpu":
         _export_for_next_time(config.style_network)
+    if config.mask:
+        return RegionRunner(stylizer, regions, config.mask)
     return PaintingRunner(stylizer, styles, steady)
 
 
@@ -376,7 +407,7 @@ def stylize(image: ImageInput, style, config=None, progress=None, cache: "Networ
     from ..feedforward.stylize import stylize as run
 
     config = configure(StylizeConfig, config, **options)
-    check_options(config, model)
+    check_options(config, model, style)
     if config.runtime == "auto":  # from Python: the engine's torch path, as for trained models
         config = configure(StylizeConfig, config, runtime="torch")
     cache = cache or default_cache()
@@ -392,9 +423,10 @@ def stylize_files(inputs, style, output, config=None, progress=None, cache: "Net
     from ..feedforward.stylize import stylize_files as run
 
     config = configure(StylizeConfig, config, **options)
-    check_options(config, model)
+    check_options(config, model, style)
     cache = cache or default_cache()
     sources = list(style) if isinstance(style, (list, tuple)) else [style]
+    sources += [painting for _, painting in config.region_styles] + ([config.mask] if config.mask else [])
     files = [s for s in sources if isinstance(s, (str, os.PathLike))]
     return run(inputs, None, output, config, progress, cache, protected=files,
                make=lambda config, count, few_sizes: make_runner(style, config, cache, count, few_sizes))

@@ -323,10 +323,10 @@ def _stylize(args: argparse.Namespace) -> int:
             raise ImpastoError("--style runs on this machine; --cluster takes a trained model (--model)")
     if not args.inputs:
         raise ImpastoError("name the photos to stylize")
-    if style is not None:
+    if style is not None or getattr(args, "mask", None):
         return _run(args, lambda engine, bars: engine.stylize_files(
-            args.inputs, args.model, args.output, progress=bars, style=style if len(style) > 1 else style[0],
-            **_given(args, StylizeConfig)))
+            args.inputs, args.model, args.output, progress=bars,
+            style=None if style is None else style if len(style) > 1 else style[0], **_given(args, StylizeConfig)))
     if args.cluster:
         from ..cluster import stylize
 

@@ -304,6 +304,11 @@ class StylizeConfig(Config):
                                 minimum=0.25, maximum=4)
     style_network: str | None = option(None, "the arbitrary-style network that reads --style paintings "
                                        "(default: the shipped one)", kind=str, metavar="FILE")
+    mask: str | None = option(None, "image whose colours mark regions, each painted in its region style "
+                              "(any painting: one pass per region, composited by the mask)", kind=str)
+    region_styles: tuple[tuple[str, str], ...] = option(
+        (), "painting for the mask's COLOUR (#rrggbb, r,g,b, grey level or name); repeat per region. "
+        "Regions without one keep the photo", kind=tuple, flag="--region-style", metavar="COLOUR=PAINTING")
     max_memory: float | None = option(
         None, "refuse an image estimated to need more than this many GiB (default: the memory "
         "available now; 0: no check)", kind=float, minimum=0, metavar="GIB")
@@ -318,6 +323,8 @@ class StylizeConfig(Config):
 
     def validate(self) -> None:
         check(self)
+        if bool(self.mask) != bool(self.region_styles):
+            raise OptionError("mask", "a mask and region styles go together")
 
 
 @dataclass

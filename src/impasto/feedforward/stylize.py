@@ -123,6 +123,9 @@ def _names_a_style(model) -> bool:
 
 
 def make_runner(model, config: StylizeConfig, cache: "NetworkCache | None", inputs: int = 1, few_sizes: bool = False):
+    if config.mask:
+        raise ImpastoError("a mask's regions take paintings (--region-style COLOUR=PAINTING, any painting in "
+                           "one pass), not a trained model")
     if config.style_blend is not None or config.style_scale != 1 or config.style_network is not None:
         raise ImpastoError("style_blend, style_scale and style_network (--style-blend, --style-scale, "
                            "--style-network) go with paintings given as the style (--style), not with a "

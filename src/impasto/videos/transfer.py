@@ -192,7 +192,7 @@ def video(input: str | os.PathLike, output: str | os.PathLike, model: str | os.P
     clip = open_clip(input)
     try:
         size = long_side_size(clip.size, config.size) if config.size else clip.size
-        if config.method == "fast" and config.style is not None:  # any painting, one pass per frame
+        if config.method == "fast" and (config.style is not None or config.mask):  # any painting, one pass a frame
             from ..arbitrary.stylize import check_options
             from ..arbitrary.stylize import make_runner as painting_runner
             from ..core.cache import default_cache
