@@ -1,5 +1,5 @@
-"""The README's web-app screenshot, taken in headless Chromium: a fast result, a best-quality job
-and a few more in the gallery.
+"""The README's web-app screenshot, taken in headless Chromium: a fast result with an uploaded
+painting, a best-quality job and a few more in the gallery.
 
     .venv/bin/python scripts/serve_screenshot.py    # writes docs/images/web_app.png
 """
@@ -45,7 +45,9 @@ def main() -> None:
                 page = browser.new_page(viewport={"width": 1360, "height": 1000})
                 page.goto(base + "/")
                 page.set_input_files("#file", str(ROOT / "examples" / "tubingen.jpg"))
-                page.click(".style[data-name=mosaic]")
+                # any painting, fast: an uploaded painting through the arbitrary-style network
+                page.set_input_files("#painting", str(CONTENT.parent / "style" / "shipwreck.jpg"))
+                page.eval_on_selector("#amount", "e => { e.value = '0.8'; e.dispatchEvent(new Event('input')); }")
                 page.click("#go")
                 page.wait_for_selector("#result", timeout=120_000)
                 deadline = time.monotonic() + 300
