@@ -299,8 +299,8 @@ class StylizeConfig(Config):
                                                    "0.7,0.3 (normalised to sum to 1; --style then takes "
                                                    "as many paintings as weights)", kind=float, minimum=0,
                                                    sequence=True, metavar="W[,W...]")
-    style_scale: float = option(1.0, "brush size relative to the default: 2 paints with strokes twice as "
-                                "large (the painting is read at half the size), 0.5 half as large",
+    style_scale: float = option(1.0, "brush size relative to the default: above 1 larger strokes, below 1 "
+                                "finer ones (the painting is read at 256 / STYLE_SCALE px on its long side)",
                                 minimum=0.25, maximum=4)
     style_network: str | None = option(None, "the arbitrary-style network that reads --style paintings "
                                        "(default: the shipped one)", kind=str, metavar="FILE")
