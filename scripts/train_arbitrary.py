@@ -26,7 +26,7 @@ from impasto.arbitrary import SHIPPED
 from impasto.arbitrary.network import load_arbitrary
 from impasto.arbitrary.train import _comparable, train_arbitrary
 from impasto.core.config import ArbitraryTrainConfig
-from impasto.core.files import atomic_path
+from impasto.feedforward.train import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -88,9 +88,8 @@ def snapshot(ckpt: Path, target: Path, half: bool = False) -> str:
 def seed_from_snapshot(ckpt: Path, config: ArbitraryTrainConfig) -> None:
     """A checkpoint holding the shipped model's weights and its step count, with a fresh Adam."""
     net, meta = load_arbitrary(SHIPPED)
-    with atomic_path(ckpt) as tmp:
-        torch.save({"model": net.state_dict(), "optimizer": None, "iteration": int(meta["iterations"]),
-                    "history": [], "seconds": float(meta["seconds"]), "config": _comparable(config)}, tmp)
+    save_checkpoint(ckpt, {"model": net.state_dict(), "optimizer": None, "iteration": int(meta["iterations"]),
+                           "history": [], "seconds": float(meta["seconds"]), "config": _comparable(config)})
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ class Engine(NetworkCache):
         al.; feedforward/stylize.py) or in the style of any painting (`style`, a path or image or a
         list of them, Ghiasi et al.; arbitrary/stylize.py). The engine keeps the networks and the
         paintings' embeddings for the next call."""
-        if style is not None or options.get("mask") or (config is not None and config.mask):
+        if _paints(style, config, options):
             from .arbitrary.stylize import stylize as arbitrary
 
             return arbitrary(image, style, config, progress, cache=self, model=model, **options)
@@ -103,7 +103,7 @@ class Engine(NetworkCache):
         """Many files in one pass each (a trained `model`, or the `style` of any painting): a StylizeResult."""
         if output is None:
             raise ImpastoError("stylize_files needs an output: a file for one input, else a folder")
-        if style is not None or options.get("mask") or (config is not None and config.mask):
+        if _paints(style, config, options):
             from .arbitrary.stylize import stylize_files as arbitrary
 
             return arbitrary(inputs, style, output, config, progress, cache=self, model=model, **options)
@@ -151,6 +151,12 @@ class Engine(NetworkCache):
             write_audio(output, result.samples, result.sample_rate)
             result.output = str(output)
         return result
+
+
+def _paints(style, config, options) -> bool:
+    """Whether a stylize call takes paintings (`style`, or a mask's region styles) rather than a
+    trained model: the arbitrary-style path."""
+    return style is not None or bool(options.get("mask") or (config is not None and config.mask))
 
 
 _default: Engine | None = None

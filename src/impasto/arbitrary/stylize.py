@@ -277,13 +277,6 @@ class Styles:
         return sum(w * stylizer.embedding(p, self.side) for p, w in zip(self.paintings, self.blend))
 
 
-def apply_arbitrary(stylizer, styles: Styles, photo: np.ndarray) -> np.ndarray:
-    """The photo (1, 3, H, W) in 0..1 in the blended style at the call's strength."""
-    if styles.strength == 0:
-        return photo.copy()
-    return stylizer.transform(photo, blended_embedding(stylizer, styles, photo))
-
-
 def blended_embedding(stylizer, styles: Styles, photo: np.ndarray) -> np.ndarray:
     embedding = styles.embedding(stylizer)
     if styles.strength < 1:
@@ -299,38 +292,46 @@ def _uint8(photo: np.ndarray) -> np.ndarray:
 # --- the commands -------------------------------------------------------------------------------
 
 class PaintingRunner:
-    """Arrays to arrays, as feedforward's runners: the photo in the call's paintings' style. With
-    `steady` (a clip's frames) the embedding is taken once, from the first frame at a strength
-    below 1, so that it does not flicker with each frame's own style."""
+    """Arrays to arrays, as feedforward's runners: the photo (1, 3, H, W) in 0..1 in the call's
+    paintings' style at its strength. With `steady` (a clip's frames) the embedding is taken once,
+    from the first frame at a strength below 1, so that it does not flicker with each frame's own
+    style."""
 
     def __init__(self, stylizer, styles: Styles, steady: bool = False):
         self.stylizer, self.styles, self.runtime = stylizer, styles, stylizer.runtime
         self.steady, self.embedding = steady, None
 
     def __call__(self, photo: np.ndarray) -> np.ndarray:
-        if not self.steady:
-            return apply_arbitrary(self.stylizer, self.styles, photo)
         if self.styles.strength == 0:
             return photo.copy()
-        if self.embedding is None:
-            self.embedding = blended_embedding(self.stylizer, self.styles, photo)
-        return self.stylizer.transform(photo, self.embedding)
+        embedding = self.embedding if self.embedding is not None else \
+            blended_embedding(self.stylizer, self.styles, photo)
+        if self.steady:
+            self.embedding = embedding
+        return self.stylizer.transform(photo, embedding)
 
 
 class RegionRunner:
     """Each region of a mask in its own painting: one pass per painting, composited by the mask's
-    soft guides (optimization.masks); pixels in no listed region keep the photo."""
+    soft guides (optimization.masks, made once per photo size); pixels in no listed region keep the
+    photo."""
 
     def __init__(self, stylizer, regions: list[tuple[str, Styles]], mask: str):
-        self.stylizer, self.regions, self.mask, self.runtime = stylizer, regions, mask, stylizer.runtime
+        self.runtime = stylizer.runtime
+        self.colours = [colour for colour, _ in regions]
+        self.runners = [PaintingRunner(stylizer, styles) for _, styles in regions]
+        self.mask, self.guides = mask, {}
 
     def __call__(self, photo: np.ndarray) -> np.ndarray:
-        from ..optimization.masks import load_guides
+        size = (photo.shape[3], photo.shape[2])
+        if size not in self.guides:
+            from ..optimization.masks import load_guides
 
-        guides = load_guides(self.mask, [c for c, _ in self.regions], (photo.shape[3], photo.shape[2])).numpy()
+            self.guides[size] = load_guides(self.mask, self.colours, size).numpy()
+        guides = self.guides[size]
         out = photo * (1 - guides.sum(0)).clip(0, 1)
-        for guide, (_, styles) in zip(guides, self.regions):
-            out = out + guide * apply_arbitrary(self.stylizer, styles, photo)
+        for guide, runner in zip(guides, self.runners):
+            out = out + guide * runner(photo)
         return out.astype(np.float32)
 
 

@@ -25,7 +25,7 @@ from PIL import Image
 
 from ..core.config import ArbitraryTrainConfig
 from ..core.errors import Cancelled, ImpastoError, first_line
-from ..core.files import atomic_path, check_writable
+from ..core.files import check_writable
 from ..core.images import load_image, resize_long_side, to_tensor
 from ..core.options import configure
 from ..core.progress import ProgressCallback, Reporter
@@ -34,6 +34,7 @@ from ..losses import terms
 from ..nets import cached_vgg
 from ..feedforward.data import PhotoFolder, batch_indices, load_batch
 from ..feedforward.model_files import load_model
+from ..feedforward.train import save_checkpoint
 from .network import ArbitraryNet, from_base, save_arbitrary
 from .prediction import STYLE_LAYERS, statistics, style_weights
 
@@ -178,9 +179,8 @@ def _step(net: ArbitraryNet, optimizer, vgg, photos: PhotoFolder, paintings: Pho
 
 
 def _save(ckpt: Path, net, optimizer, done: int, history: list, seconds: float, config) -> None:
-    with atomic_path(ckpt) as tmp:
-        torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "iteration": done,
-                    "history": history, "seconds": seconds, "config": _comparable(config)}, tmp)
+    save_checkpoint(ckpt, {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "iteration": done,
+                           "history": history, "seconds": seconds, "config": _comparable(config)})
 
 
 def _comparable(config: ArbitraryTrainConfig) -> dict:

@@ -94,7 +94,7 @@ def load_checkpoint(path: Path) -> dict:
     return state
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
+def save_checkpoint(path: Path, state: dict) -> None:
     with atomic_path(path) as tmp:  # a kill mid-write leaves the previous checkpoint intact
         torch.save(state, tmp)
 
@@ -302,7 +302,7 @@ class _State:
             log.info("resuming from '%s' at iteration %d", ckpt, self.start)
 
     def save(self, ckpt: Path, done: int, config: TrainConfig) -> None:
-        _save_checkpoint(ckpt, {
+        save_checkpoint(ckpt, {
             "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
             "rng": torch.get_rng_state(), "iteration": done, "history": self.history,
             "seconds": time.perf_counter() - self.began, "config": _comparable(config),
@@ -419,7 +419,7 @@ def seed_checkpoint(model: str | os.PathLike, checkpoint: str | os.PathLike, con
         raise ImpastoError(f"model '{model}' was trained with other options than these")
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     iteration = int(meta.get("iterations", "0"))
-    _save_checkpoint(Path(checkpoint), {
+    save_checkpoint(Path(checkpoint), {
         "model": net.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
         "iteration": iteration, "history": [], "seconds": float(meta.get("seconds", "0")),
         "config": mine})
