@@ -6,6 +6,7 @@ L-BFGS's from noise after 50 iterations, on held-out photos never trained on.
     .venv/bin/python scripts/new_styles.py [--paintings shipwreck ...] [--lr 0.02 --iterations 600]
     .venv/bin/python scripts/new_styles.py --shipped          # the shipped styles' own medians, same photos
     .venv/bin/python scripts/new_styles.py --scratch --iterations N --paintings shipwreck  # a whole network
+    .venv/bin/python scripts/new_styles.py --pull     # d(y_s) of each painting; STYLE_PULL from the shipped eight
 
 Results (JSON, one file per run) go to WORK (default bench/results/new_styles/); resumable: a
 painting whose result exists is skipped.
@@ -43,6 +44,25 @@ def score(model: str, painting: Path, images: list[str], references: dict) -> di
             "mean_network": statistics.mean(r["network"] for r in rows)}
 
 
+def pulls(names: list[str]) -> dict:
+    """d(y_s) of each painting as `impasto train --from styles` takes it (new_styles.style_pull), and
+    STYLE_PULL: the shipped styles' weight (2) times the median over the shipped eight."""
+    from impasto.core.images import load_image, resize_long_side, to_tensor
+    from impasto.feedforward.new_styles import base_options, pull_photos, style_pull, style_weight
+    from impasto.nets import load_vgg
+
+    options = base_options("styles")
+    layers = options["style_layers"]
+    vgg = load_vgg(list(layers))
+    sample = pull_photos(PhotoFolder(DATA / "train", HOLD_OUT), 192)
+    found = {name: style_pull(vgg, to_tensor(resize_long_side(load_image(DATA / "style" / f"{name}.jpg", "style"),
+                                                               options["style_size"])), sample, layers)
+             for name in names}
+    pull = options["style_weight"] * statistics.median(found[n] for n in SHIPPED_STYLES)
+    return {"pulls": {n: f"{v:.3g}" for n, v in found.items()}, "STYLE_PULL": f"{pull:.2g}",
+            "weights": {n: style_weight([v]) for n, v in found.items()}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paintings", nargs="+", default=PAINTINGS)
@@ -57,6 +77,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int)
     parser.add_argument("--image-size", type=int)
     parser.add_argument("--ema", type=float)
+    parser.add_argument("--style-weight", type=float, help="one style weight for every painting (default: each its own)")
+    parser.add_argument("--pull", action="store_true", help="print each painting's d(y_s) and the shipped median")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.table:
@@ -69,6 +91,9 @@ def main() -> None:
                 close = sum(x <= 1.1 for x in r["ratios"])
                 print(f"| {name} | {r['median_ratio']:.3f} | {close} of {len(r['ratios'])} | {r['seconds'] / 60:.1f} |")
         return
+    if args.pull:
+        print(json.dumps(pulls(SHIPPED_STYLES + PAINTINGS)))
+        return
     images = photos(args.photos, args.content)
     references_file = args.work / "lbfgs_references.json"
     references = json.loads(references_file.read_text()) if references_file.is_file() else {}
@@ -80,7 +105,7 @@ def main() -> None:
         print(json.dumps({"shipped": medians, "median_of_medians": statistics.median(medians.values())}))
         return
     given = {k: v for k, v in (("lr", args.lr), ("iterations", args.iterations), ("image_size", args.image_size),
-                               ("ema", args.ema)) if v is not None}
+                               ("ema", args.ema), ("style_weight", args.style_weight)) if v is not None}
     for name in args.paintings:
         result_file = args.work / f"{args.tag}-{name}.json"
         if result_file.is_file():
@@ -90,12 +115,14 @@ def main() -> None:
         model = args.work / f"{args.tag}-{name}.safetensors"
         began = time.perf_counter()
         if args.scratch:  # a whole one-style network by the shipped recipe, for the same wall time
-            train(painting, DATA / "train", model, hold_out=HOLD_OUT, width=0.5, ema=0.998, style_weight=2.0,
-                  tv_weight=1e-5, overwrite=True, **given)
+            train(painting, DATA / "train", model, **{"hold_out": HOLD_OUT, "width": 0.5, "ema": 0.998,
+                                                      "style_weight": 2.0, "tv_weight": 1e-5, "overwrite": True,
+                                                      **given})
         else:
             train(painting, DATA / "train", model, base="styles", hold_out=HOLD_OUT, overwrite=True, **given)
         seconds = time.perf_counter() - began
-        result = {"painting": name, "tag": args.tag, "seconds": round(seconds, 1), **given,
+        weight = json.loads(read_metadata(model)["train_args"])["style_weight"]
+        result = {"painting": name, "tag": args.tag, "seconds": round(seconds, 1), **given, "style_weight": weight,
                   **score(str(model), painting, images, references)}
         references_file.write_text(json.dumps(references))
         result_file.write_text(json.dumps(result))

@@ -1,11 +1,12 @@
 """The docs' gallery of new styles: each of the seven paintings learned with the recipe
 (scripts/new_styles.py) on three photos the network never trained on, at 512 px.
 
-    .venv/bin/python scripts/new_styles_gallery.py    # writes docs/images/new_styles.jpg
+    .venv/bin/python scripts/new_styles_gallery.py [--tag pull]    # writes docs/images/new_styles.jpg
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -22,6 +23,9 @@ CELL = 256  # each 512 px result is shown at half size
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tag", default="default", help="the scripts/new_styles.py run whose models to show")
+    tag = parser.parse_args().tag
     photos = [DATA / "content" / "brad_pitt.jpg", PhotoFolder(DATA / "train", 48).held_out[3],
               DATA / "content" / "golden_gate.jpg"]
     engine = impasto.Engine()
@@ -31,7 +35,7 @@ def main() -> None:
         painting.thumbnail((CELL, CELL))
         cells = [painting]
         for photo in photos:
-            picture = engine.stylize(photo, WORK / f"default-{name}.safetensors", size=512)
+            picture = engine.stylize(photo, WORK / f"{tag}-{name}.safetensors", size=512)
             picture.save(WORK / f"gallery-{name}-{Path(photo).stem}.png")
             cells.append(picture.resize((CELL, round(CELL * picture.height / picture.width))))
         rows.append((name, cells))

@@ -154,3 +154,25 @@ def test_resuming_on_another_base_is_refused(tmp_path, base, new_painting, photo
     train([base.parent / "night.png", base.parent / "sun.png"], photos, other, iterations=2, width=0.25, **TINY)
     with pytest.raises(ImpastoError, match="another base network"):
         train(new_painting, photos, out, base=str(other), iterations=4, resume=True, **TINY)
+
+
+def test_each_painting_is_learned_with_its_own_style_weight(tmp_path, base, photos):
+    """A faint painting pulls a photo less than a bold one, so without --style-weight it is learned
+    with a larger style weight (new_styles.style_weight: inversely as the pull); a weight that is
+    given is kept."""
+    import json
+
+    from impasto.feedforward.model_files import read_metadata
+
+    weights = {}
+    for name, colour in (("bold", (250, 10, 10)), ("faint", (140, 120, 120))):
+        image = np.full((48, 48, 3), 128, np.uint8)
+        image[:, ::4] = colour
+        Image.fromarray(image).save(tmp_path / f"{name}.png")
+        out = tmp_path / f"{name}.safetensors"
+        train(tmp_path / f"{name}.png", photos, out, base=str(base), iterations=1, **TINY)
+        weights[name] = json.loads(read_metadata(out)["train_args"])["style_weight"]
+    assert weights["faint"] > 1.2 * weights["bold"] > 0
+    given = tmp_path / "given.safetensors"
+    train(tmp_path / "faint.png", photos, given, base=str(base), iterations=1, style_weight=0.5, **TINY)
+    assert json.loads(read_metadata(given)["train_args"])["style_weight"] == 0.5

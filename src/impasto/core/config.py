@@ -198,7 +198,8 @@ class TrainConfig(Config):
                         "model written (Polyak averaging; e.g. 0.998); 0: the last weights", minimum=0,
                         maximum=0.99999)
     content_weight: float = option(1.0, "lambda_c", minimum=0)
-    style_weight: float = option(5.0, "lambda_s", minimum=0)
+    style_weight: float = option(5.0, "lambda_s (with --from: each painting its own, scaled so that it pulls "
+                                 "a photo as hard as the base network's paintings do)", minimum=0)
     tv_weight: float = option(1e-6, "lambda_TV (Johnson: 1e-6 .. 1e-4)", minimum=0)
     content_layers: tuple[str, ...] = option(("relu2_2",), "VGG layers matched for content",
                                              metavar="L[,L...]")

@@ -13,18 +13,25 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 
 import torch
 
 from ..core.errors import ImpastoError
 from ..core.files import file_sha256
+from ..losses.terms import normalised_gram, style_reconstruction_loss
 from ..nets.transformer import ConditionalInstanceNorm, TransformerNet
 from .model_files import find_model, load_model, read_metadata, style_names
 
 # The recipe's defaults for a new style on the shipped network (bench/RESULTS.md: how they were
 # chosen); any of them may be given. The loss weights and layers are the base network's own.
-RECIPE = {"iterations": 300, "lr": 0.02, "image_size": 192, "batch_size": 4, "ema": 0.0,
+RECIPE = {"iterations": 150, "lr": 0.02, "image_size": 192, "batch_size": 4, "ema": 0.0,
           "checkpoint_every": 100, "compile": "off"}
+# lambda_s = STYLE_PULL / d(y_s) where the style weight is not given (style_weight below):
+# 2 (the shipped styles' lambda_s) times the median of d over the shipped network's eight paintings
+# (`scripts/new_styles.py --pull` computes it).
+STYLE_PULL = 3.0e6
+PULL_PHOTOS = 16
 FROM_BASE = ("content_weight", "style_weight", "tv_weight", "content_layers", "style_layers", "style_size",
              "network")
 
@@ -78,3 +85,37 @@ def new_rows(net: TransformerNet, held: int) -> dict[str, torch.Tensor]:
     return {f"{name}.{part}": getattr(module, part).detach()[held:].float().cpu().contiguous()
             for name, module in net.named_modules() if isinstance(module, ConditionalInstanceNorm)
             for part in ("weight", "bias")}
+
+
+def style_pull(vgg: torch.nn.Module, painting: torch.Tensor, photos: torch.Tensor, layers) -> float:
+    """d(y_s) = median over photos x of sum_j l_style^j(x, y_s): how far the style term pulls a photo
+    before any training (the photos themselves scored as the output)."""
+    with torch.no_grad():
+        target = vgg(painting, list(layers))
+        grams = {layer: normalised_gram(target[layer]) for layer in layers}
+        pulls = []
+        for photo in photos:
+            features = vgg(photo[None], list(layers))
+            pulls.append(sum(float(style_reconstruction_loss(features[layer], grams[layer])) for layer in layers))
+    return statistics.median(pulls)
+
+
+def style_weight(pulls: list[float]) -> float:
+    """The style weight of new paintings whose d(y_s) are `pulls`: STYLE_PULL / d, two significant
+    figures (so a resumed run computes the same on any machine), for several paintings at once
+    their median's (the objective has one style weight).
+
+    Why: the shipped styles share lambda_s = 2 though their pulls differ severalfold, and at that
+    weight a painting with a weak pull (a dull palette, a fine texture) is learned faint, its style
+    outweighed by the content term; scaled so, each new painting pulls a photo as hard as the
+    median shipped painting does."""
+    weight = STYLE_PULL / statistics.median(pulls)
+    return float(f"{weight:.2g}")
+
+
+def pull_photos(photos, size: int) -> torch.Tensor:
+    """The photos d(y_s) is taken over: PULL_PHOTOS of the training photos spread over the folder,
+    each a crop as training takes them, from a fixed seed."""
+    count = min(PULL_PHOTOS, len(photos))
+    indices = [round(i * (len(photos) - 1) / max(1, count - 1)) for i in range(count)]
+    return torch.stack([photos.crop(i, size, torch.Generator().manual_seed(i)) for i in indices])

@@ -145,9 +145,11 @@ def train(style: "StyleInput | Sequence[StyleInput]", data: str | os.PathLike, o
 
     cache = cache or default_cache()
     base = options.get("base", config.base if config is not None else None)
+    weigh_paintings = False
     if base is not None and config is None:  # a new style: the recipe's defaults, the base's loss terms
         from .new_styles import RECIPE, base_options
 
+        weigh_paintings = "style_weight" not in options  # then each painting's own (new_styles.style_weight)
         options = {**RECIPE, **base_options(base), **options}
     config = configure(TrainConfig, config, **options)
     output = model_path(output)
@@ -172,6 +174,8 @@ def train(style: "StyleInput | Sequence[StyleInput]", data: str | os.PathLike, o
     iterations = config.iterations
     if config.epochs is not None:
         iterations = math.ceil(config.epochs * len(photos) / config.batch_size)
+    if weigh_paintings:
+        config = dataclasses.replace(config, style_weight=_painting_weight(cache, config, style_images, photos))
     objective = _objective(cache, config, style_images, placement)
 
     # the network, its optimizer and its running average, from a checkpoint if resuming
@@ -234,6 +238,19 @@ def _objective(cache: "NetworkCache", config: TrainConfig, style_images: list[Im
         vgg, [to_tensor(p).to(placement.device) for p in paintings],
         config.content_layers, config.style_layers, config.content_weight, config.style_weight,
         config.tv_weight)
+
+
+def _painting_weight(cache: "NetworkCache", config: TrainConfig, style_images: list[Image.Image],
+                     photos: PhotoFolder) -> float:
+    """The style weight new paintings are learned with where none is given (new_styles.style_weight),
+    in fp32 on the CPU so that every machine computes the same."""
+    from .new_styles import pull_photos, style_pull, style_weight
+
+    vgg = cached_vgg(cache, list(config.style_layers), config.network, "max", config.weights,
+                     cache.placement("cpu", "fp32"))
+    sample = pull_photos(photos, config.image_size)
+    paintings = [to_tensor(resize_long_side(image, config.style_size)) for image in style_images]
+    return style_weight([style_pull(vgg, painting, sample, config.style_layers) for painting in paintings])
 
 
 @dataclass
