@@ -47,17 +47,15 @@ def score(model: str, painting: Path, images: list[str], references: dict) -> di
 def pulls(names: list[str]) -> dict:
     """d(y_s) of each painting as `impasto train --from styles` takes it (new_styles.style_pull), and
     STYLE_PULL: the shipped styles' weight (2) times the median over the shipped eight."""
-    from impasto.core.images import load_image, resize_long_side, to_tensor
-    from impasto.feedforward.new_styles import base_options, pull_photos, style_pull, style_weight
+    from impasto.core.images import load_image
+    from impasto.feedforward.new_styles import RECIPE, base_options, painting_pulls, style_weight
     from impasto.nets import load_vgg
 
     options = base_options("styles")
-    layers = options["style_layers"]
-    vgg = load_vgg(list(layers))
-    sample = pull_photos(PhotoFolder(DATA / "train", HOLD_OUT), 192)
-    found = {name: style_pull(vgg, to_tensor(resize_long_side(load_image(DATA / "style" / f"{name}.jpg", "style"),
-                                                               options["style_size"])), sample, layers)
-             for name in names}
+    paintings = [load_image(DATA / "style" / f"{name}.jpg", "style") for name in names]
+    found = dict(zip(names, painting_pulls(load_vgg(list(options["style_layers"])), paintings,
+                                           PhotoFolder(DATA / "train", HOLD_OUT), RECIPE["image_size"],
+                                           options["style_size"], options["style_layers"])))
     pull = options["style_weight"] * statistics.median(found[n] for n in SHIPPED_STYLES)
     return {"pulls": {n: f"{v:.3g}" for n, v in found.items()}, "STYLE_PULL": f"{pull:.2g}",
             "weights": {n: style_weight([v]) for n, v in found.items()}}

@@ -19,6 +19,7 @@ import torch
 
 from ..core.errors import ImpastoError
 from ..core.files import file_sha256
+from ..core.images import resize_long_side, to_tensor
 from ..losses.terms import normalised_gram, style_reconstruction_loss
 from ..nets.transformer import ConditionalInstanceNorm, TransformerNet
 from .model_files import find_model, load_model, read_metadata, style_names
@@ -111,6 +112,14 @@ def style_weight(pulls: list[float]) -> float:
     median shipped painting does."""
     weight = STYLE_PULL / statistics.median(pulls)
     return float(f"{weight:.2g}")
+
+
+def painting_pulls(vgg: torch.nn.Module, paintings, photos, size: int, style_size: int, layers) -> list[float]:
+    """d(y_s) of each painting (PIL images, read at `style_size` as training reads them) over
+    pull_photos(photos, size)."""
+    sample = pull_photos(photos, size)
+    return [style_pull(vgg, to_tensor(resize_long_side(painting, style_size)), sample, layers)
+            for painting in paintings]
 
 
 def pull_photos(photos, size: int) -> torch.Tensor:

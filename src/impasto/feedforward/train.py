@@ -244,13 +244,12 @@ def _painting_weight(cache: "NetworkCache", config: TrainConfig, style_images: l
                      photos: PhotoFolder) -> float:
     """The style weight new paintings are learned with where none is given (new_styles.style_weight),
     in fp32 on the CPU so that every machine computes the same."""
-    from .new_styles import pull_photos, style_pull, style_weight
+    from .new_styles import painting_pulls, style_weight
 
     vgg = cached_vgg(cache, list(config.style_layers), config.network, "max", config.weights,
                      cache.placement("cpu", "fp32"))
-    sample = pull_photos(photos, config.image_size)
-    paintings = [to_tensor(resize_long_side(image, config.style_size)) for image in style_images]
-    return style_weight([style_pull(vgg, painting, sample, config.style_layers) for painting in paintings])
+    return style_weight(painting_pulls(vgg, style_images, photos, config.image_size, config.style_size,
+                                       config.style_layers))
 
 
 @dataclass
