@@ -37,6 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=20000)
     parser.add_argument("--lr", type=float, default=None, help="Adam rate of P and the tables (a resumed run may change it)")
+    parser.add_argument("--style-weight", type=float, default=None, help="lambda_s (default: the recipe's)")
     parser.add_argument("--output", type=Path, default=OUT / "arbitrary.safetensors")
     parser.add_argument("--from-snapshot", action="store_true",
                         help="without a checkpoint, start from the shipped model's weights")
@@ -51,7 +52,8 @@ def main() -> None:
         return
     args.output.parent.mkdir(parents=True, exist_ok=True)
     ckpt = args.output.with_suffix(".ckpt")
-    config = ArbitraryTrainConfig(iterations=args.iterations, **({"lr": args.lr} if args.lr else {}))
+    given = {"lr": args.lr, "style_weight": args.style_weight}
+    config = ArbitraryTrainConfig(iterations=args.iterations, **{k: v for k, v in given.items() if v is not None})
     if not ckpt.exists() and args.from_snapshot:
         seed_from_snapshot(ckpt, config)
 

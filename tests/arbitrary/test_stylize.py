@@ -67,9 +67,9 @@ def test_style_scale_changes_the_brush(network, paintings):
     assert np.abs(pixels(one) - pixels(two)).mean() > 0.1
 
 
-def test_openvino_and_torch_agree(network, paintings, tmp_path):
+def test_openvino_onnxruntime_and_torch_agree(network, paintings, tmp_path):
     outs = {}
-    for runtime in ("torch", "openvino"):
+    for runtime in ("torch", "openvino", "onnx"):
         target = tmp_path / f"{runtime}.png"
         photo().save(tmp_path / "photo.png")
         assert main(["stylize", "--style", str(paintings[0]), str(tmp_path / "photo.png"), "-o", str(target),
@@ -77,6 +77,7 @@ def test_openvino_and_torch_agree(network, paintings, tmp_path):
         outs[runtime] = pixels(Image.open(target))
     assert outs["torch"].shape == (PHOTO[1], PHOTO[0], 3)
     assert np.abs(outs["torch"] - outs["openvino"]).max() <= 2
+    assert np.abs(outs["torch"] - outs["onnx"]).max() <= 2
 
 
 def test_cli_takes_as_many_paintings_as_blend_weights(network, paintings, tmp_path):
@@ -176,3 +177,28 @@ def test_a_mask_with_a_model_or_with_style_is_one_line(network, paintings, tmp_p
     assert not (tmp_path / "o.png").exists()
     assert main(["stylize", str(tmp_path / "photo.png"), "--mask", str(tmp_path / "mask.png"), "--region-style",
                  f"white={paintings[1]}", "-o", str(tmp_path / "o.png"), "--style-network", str(network)]) == 0
+
+
+def test_auto_runtime_exports_then_runs_one_photo_on_onnxruntime(network, paintings, tmp_path, capsys):
+    """The first command on a machine runs torch and exports; then one photo runs on onnxruntime
+    (the soonest to start) and several on OpenVINO (the faster pass)."""
+    photo().save(tmp_path / "a.png")
+    photo().transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "b.png")
+    from impasto.arbitrary.network import load_arbitrary, save_arbitrary
+
+    own = tmp_path / "own.safetensors"  # a file of its own (its own digest): no exports cached by other tests
+
+    net, meta = load_arbitrary(network)
+    save_arbitrary(net, own, {**meta, "iterations": "1"})
+
+    def runtime(*inputs: str, out: str) -> str:
+        assert main(["stylize", "--style", str(paintings[0]), *inputs, "-o", str(tmp_path / out),
+                     "--style-network", str(own), "--json", "--precision", "fp32"]) == 0
+        import json
+
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])["runtime"]
+
+    assert runtime(str(tmp_path / "a.png"), out="1.png") == "torch"
+    assert runtime(str(tmp_path / "a.png"), out="2.png") == "onnx"
+    assert runtime(str(tmp_path / "a.png"), str(tmp_path / "b.png"), out="both") == "openvino"
+    assert np.abs(pixels(Image.open(tmp_path / "1.png")) - pixels(Image.open(tmp_path / "2.png"))).max() <= 2

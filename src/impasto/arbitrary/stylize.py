@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageStat
 
 from ..core.errors import ImpastoError
 from ..core.images import ImageInput, check_side, load_image, resize_long_side, to_array
@@ -48,8 +48,7 @@ def load_painting(source: ImageInput, what: str = "painting") -> Image.Image:
     if min(image.size) < MIN_PAINTING_SIDE:
         raise ImpastoError(f"{name} is {image.width}x{image.height}; a painting needs at least "
                            f"{MIN_PAINTING_SIDE} px on each side to read its style from")
-    pixels = np.asarray(image, dtype=np.float32) / 255.0
-    if float(pixels.std(axis=(0, 1)).max()) < FLAT:
+    if max(ImageStat.Stat(image).stddev) / 255.0 < FLAT:  # from the histogram: no float copy of the pixels
         raise ImpastoError(f"{name} is a single flat colour: it has no brushwork or palette to take "
                            "as a style")
     return image
@@ -188,7 +187,7 @@ class TorchStylizer(Stylizer):
 
 
 class OpenVinoStylizer(Stylizer):
-    """Both graphs of arbitrary/export.py under OpenVINO: no torch in the process. The painting's
+    """Both graphs of arbitrary/export.py under OpenVINO (bf16 where the CPU has it): no torch in the process. The painting's
     graph is compiled once for any size; the transformer's per photo size, as for trained models."""
 
     runtime = "openvino"
@@ -218,6 +217,30 @@ class OpenVinoStylizer(Stylizer):
         return self.transformer(photo, np.append(embedding, 1.0))
 
 
+class OnnxStylizer(Stylizer):
+    """Both graphs of arbitrary/export.py under onnxruntime, in fp32: no torch in the process, and
+    the runtime that starts soonest (the one-photo command's)."""
+
+    runtime = "onnx"
+
+    def __init__(self, prediction: Path, transformer: Path):
+        super().__init__()
+        from ..feedforward.runners import OnnxRunner
+
+        self.transformer = OnnxRunner(transformer, style_per_call=True)
+        self.prediction_file, self.prediction = prediction, None  # loaded when a painting is new
+
+    def predict(self, painting: np.ndarray) -> np.ndarray:
+        if self.prediction is None:
+            from ..feedforward.runners import onnx_session
+
+            self.prediction = onnx_session(self.prediction_file)
+        return np.array(self.prediction.run(None, {"painting": painting})[0][0], dtype=np.float32)
+
+    def transform(self, photo: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+        return self.transformer(photo, np.append(embedding, 1.0))
+
+
 def cached_stylizer(cache: "NetworkCache", model: str | os.PathLike | None = None, runtime: str = "torch",
                     device: str = "auto", precision: str = "auto") -> Stylizer:
     """The arbitrary-style network `model` (default: the shipped one) on `runtime`, loaded once per
@@ -239,8 +262,13 @@ def cached_stylizer(cache: "NetworkCache", model: str | os.PathLike | None = Non
         precision = cache.precision if precision == "auto" else precision
         return cache.get(("arbitrary", "openvino", file_key(path), precision),
                          lambda: named(OpenVinoStylizer(*cached_exports(path), precision)))
+    if runtime == "onnx":
+        from .export import cached_exports
+
+        return cache.get(("arbitrary", "onnx", file_key(path)),
+                         lambda: named(OnnxStylizer(*cached_exports(path, "onnx"))))
     if runtime != "torch":
-        raise ImpastoError(f"--style runs on torch or openvino, not {runtime}")
+        raise ImpastoError(f"--style runs on torch, openvino or onnx, not {runtime}")
     from ..nets import cached_vgg
     from .network import load_arbitrary
     from .prediction import STYLE_LAYERS
@@ -349,9 +377,11 @@ def check_options(config, model=None, style=None) -> None:
 
 
 def choose_runtime(config, inputs: int, few_sizes: bool) -> str:
-    """As for trained models (feedforward.stylize.choose_runtime): `auto` on a CPU takes OpenVINO
-    when the exports are cached, or for many photos of few sizes (exporting them now); torch
-    otherwise, and exports for the next command."""
+    """As for trained models (feedforward.stylize.choose_runtime): `auto` on a CPU takes
+    onnxruntime for one photo when its exports are cached (it starts sooner than OpenVINO, whose
+    faster pass pays from the second photo on), OpenVINO for a few photos when the exports are
+    cached or for many photos of few sizes (exporting them now); torch otherwise, and exports for
+    the next command."""
     from ..core.config import AUTO_EXPORT_MAX_INPUTS
     from ..feedforward.stylize import on_cpu
 
@@ -365,6 +395,8 @@ def choose_runtime(config, inputs: int, few_sizes: bool) -> str:
     model = config.style_network or SHIPPED
     if not Path(model).is_file():
         return "torch"  # the one-line error comes from loading it
+    if inputs == 1 and not few_sizes and all(p.is_file() for p in export_paths(model, "onnx")):
+        return "onnx"
     if few_sizes or (inputs <= AUTO_EXPORT_MAX_INPUTS and all(p.is_file() for p in export_paths(model))):
         return "openvino"
     return "torch"
@@ -393,7 +425,8 @@ def _export_for_next_time(model) -> None:
     from . import SHIPPED
 
     try:
-        cached_exports(model or SHIPPED)
+        for runtime in ("openvino", "onnx"):
+            cached_exports(model or SHIPPED, runtime)
     except ImpastoError:
         pass  # no writable cache: the torch path works all the same
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING
 
 from ..core.progress import Progress
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 class ProgressBars:
     """One bar per scale (iterations) or per tiled scale (tiles), per training run or image batch."""
 
     def __init__(self) -> None:
-        self.bar: tqdm | None = None
+        self.bar: "tqdm | None" = None
         self.key: tuple | None = None
 
     def __call__(self, event: Progress) -> None:
@@ -31,6 +34,8 @@ class ProgressBars:
             label = event.task if event.scales == 1 else f"{event.task} {event.scale}/{event.scales}"
             unit = "img" if event.phase == "image" else "frame" if event.task == "video" else "it"
         if key != self.key:
+            from tqdm.auto import tqdm  # here: a command without bars (one image, --quiet) starts sooner
+
             self.close()
             self.bar = tqdm(total=total, initial=max(0, position - 1), desc=label, unit=unit, leave=False)
             self.key = key

@@ -54,15 +54,11 @@ class OnnxRunner:
     runtime = "onnx"
 
     def __init__(self, path: str | os.PathLike, style: list[float] | None = None,
-                 mix: dict[str, float] | None = None):
-        """`style`: the weights of a several-style export; or `mix`, by the style names it carries."""
-        import onnxruntime as ort
-
+                 mix: dict[str, float] | None = None, style_per_call: bool = False):
+        """`style`: the weights of a several-style export; or `mix`, by the style names it carries.
+        `style_per_call`: the style is given with each image (the arbitrary-style path's)."""
         path = existing_onnx(path)
-        try:
-            self.session = ort.InferenceSession(str(path), providers=ort.get_available_providers())
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own error types
-            raise ImpastoError(f"cannot load ONNX model '{path}': {str(exc).splitlines()[0]}") from None
+        self.session = onnx_session(path)
         from .export import STYLE_NAMES_KEY
 
         carried = self.session.get_modelmeta().custom_metadata_map.get(STYLE_NAMES_KEY)
@@ -70,13 +66,25 @@ class OnnxRunner:
                     [(o.name, o.type == "tensor(float)", len(o.shape)) for o in self.session.get_outputs()],
                     carried)
         self.input = self.session.get_inputs()[0].name
-        style = export_style(path, [i.name for i in self.session.get_inputs()], carried, style, mix)
+        style = None if style_per_call else export_style(path, [i.name for i in self.session.get_inputs()],
+                                                         carried, style, mix)
         self.extra = {} if style is None else {"style": np.asarray([style], dtype=np.float32)}
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, style: np.ndarray | None = None) -> np.ndarray:
         x, (height, width) = padded_to_4(image)
-        y = self.session.run(None, {self.input: x, **self.extra})[0]
+        extra = self.extra if style is None else {"style": style.reshape(1, -1).astype(np.float32)}
+        y = self.session.run(None, {self.input: x, **extra})[0]
         return np.ascontiguousarray(y[..., :height, :width])
+
+
+def onnx_session(path: str | os.PathLike):
+    """An onnxruntime session of an ONNX file; a file it cannot load is a one-line error."""
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(path), providers=ort.get_available_providers())
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own error types
+        raise ImpastoError(f"cannot load ONNX model '{path}': {str(exc).splitlines()[0]}") from None
 
 
 class OpenVinoRunner:
