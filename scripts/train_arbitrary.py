@@ -77,8 +77,10 @@ def snapshot(ckpt: Path, target: Path, half: bool = False) -> str:
 
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     net = ArbitraryNet()
-    net.load_state_dict(state["model"])
-    history = state["history"][-100:]
+    averaged = state.get("ema")  # the moving average of the weights, where the run keeps one
+    net.load_state_dict({k[len("module."):]: v for k, v in averaged.items() if k.startswith("module.")}
+                        if averaged else state["model"])
+    history = state["history"][-100:]  # the last weights' losses (the average's are not measured)
     final = {k: sum(h[k] for h in history) / len(history) for k in history[0]} if history else {}
     save_arbitrary(net, target, {"train_args": json.dumps(state["config"]), "iterations": str(state["iteration"]),
                                  "seconds": f"{state['seconds']:.1f}", "final_losses": json.dumps(final),

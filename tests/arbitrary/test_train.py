@@ -52,3 +52,15 @@ def test_the_base_convolutions_start_the_network_and_a_stale_checkpoint_is_refus
     net, _ = load_arbitrary(frozen.output)
     convs = {k: v for k, v in base.state_dict().items() if v.ndim == 4}
     assert all(torch.equal(net.transformer.state_dict()[k], v) for k, v in convs.items())
+
+
+def test_the_network_written_is_the_moving_average_of_the_weights(painting_folder, photos, tiny_base, tmp_path):
+    out = tmp_path / "net.safetensors"
+    train_arbitrary(painting_folder, photos, out, base=str(tiny_base), iterations=3, ema=0.5, **TINY)
+    state = torch.load(out.with_suffix(".ckpt"), weights_only=True)
+    written, _ = load_arbitrary(out)
+    averaged = {k[len("module."):]: v for k, v in state["ema"].items() if k.startswith("module.")}
+    last = state["model"]
+    tables = [k for k, v in last.items() if v.ndim == 2 and k.startswith("transformer")]
+    assert tables and any(not torch.equal(last[k], averaged[k]) for k in tables)
+    assert all(torch.allclose(written.state_dict()[k], averaged[k]) for k in tables)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from torch.optim.swa_utils import AveragedModel
 
 from ..core.config import ArbitraryTrainConfig
 from ..core.errors import Cancelled, ImpastoError, first_line
@@ -34,7 +35,7 @@ from ..losses import terms
 from ..nets import cached_vgg
 from ..feedforward.data import PhotoFolder, batch_indices, load_batch
 from ..feedforward.model_files import load_model
-from ..feedforward.train import save_checkpoint
+from ..feedforward.train import _ema_update, save_checkpoint
 from .network import ArbitraryNet, from_base, save_arbitrary
 from .prediction import STYLE_LAYERS, statistics, style_weights
 
@@ -98,30 +99,44 @@ def train_arbitrary(paintings: str | Path, photos: str | Path, output: str | Pat
         for p in convolutions:
             p.requires_grad_(False)
     optimizer = torch.optim.Adam(groups)
-    start, history, elapsed = 0, [], 0.0
+    start, history, elapsed, averaged_state = 0, [], 0.0, None
     if resume:
-        start, history, elapsed = _resume(ckpt, net, optimizer, config)
+        start, history, elapsed, averaged_state = _resume(ckpt, net, optimizer, config)
     elif ckpt.exists():
         raise ImpastoError(f"a checkpoint of an earlier run is at '{ckpt}': continue it with resume")
     else:
         _standardise(net, vgg, painting_set, config, placement)
+    # Polyak averaging, as feedforward.train's `ema`: Adam at a constant rate leaves the weights
+    # jittering from snapshot to snapshot (the held-out measure with them), so the network written
+    # is a moving average of the weights. A checkpoint without one starts it at its weights.
+    averaged = AveragedModel(net, multi_avg_fn=_ema_update(config.ema)) if config.ema else None
+    if averaged is not None:
+        if averaged_state is not None:
+            averaged.load_state_dict(averaged_state)
+        else:
+            averaged.n_averaged.fill_(start)
+
+    def save(done: int) -> None:
+        _save(ckpt, net, optimizer, done, history, time.perf_counter() - began, config, averaged)
 
     began = time.perf_counter() - elapsed
     for step in range(start, config.iterations):
         losses = _step(net, optimizer, vgg, photo_set, painting_set, config, placement, step)
+        if averaged is not None:
+            averaged.update_parameters(net)
         history.append(losses)
         done = step + 1
         if done % config.checkpoint_every == 0 or done == config.iterations:
-            _save(ckpt, net, optimizer, done, history, time.perf_counter() - began, config)
+            save(done)
         try:
             report(iteration=done, iterations=config.iterations, losses=losses)
         except Cancelled:
-            _save(ckpt, net, optimizer, done, history, time.perf_counter() - began, config)
+            save(done)
             raise
     seconds = time.perf_counter() - began
     tail = history[-100:]
     final = {k: sum(h[k] for h in tail) / len(tail) for k in tail[0]} if tail else {}
-    save_arbitrary(net, output, {
+    save_arbitrary(averaged.module if averaged is not None else net, output, {
         "train_args": json.dumps(dataclasses.asdict(config)), "iterations": str(config.iterations),
         "seconds": f"{seconds:.1f}", "final_losses": json.dumps(final), "data_images": str(len(photo_set)),
         "paintings": str(len(painting_set))})
@@ -178,19 +193,20 @@ def _step(net: ArbitraryNet, optimizer, vgg, photos: PhotoFolder, paintings: Pho
     return {k: float(v.detach()) for k, v in (("content", content), ("style", style), ("tv", tv), ("total", total))}
 
 
-def _save(ckpt: Path, net, optimizer, done: int, history: list, seconds: float, config) -> None:
+def _save(ckpt: Path, net, optimizer, done: int, history: list, seconds: float, config, averaged=None) -> None:
     save_checkpoint(ckpt, {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "iteration": done,
-                           "history": history, "seconds": seconds, "config": _comparable(config)})
+                           "history": history, "seconds": seconds, "config": _comparable(config),
+                           **({"ema": averaged.state_dict()} if averaged is not None else {})})
 
 
 def _comparable(config: ArbitraryTrainConfig) -> dict:
     data = dataclasses.asdict(config)
-    for key in ("device", "progress", "checkpoint_every", "iterations", "lr", "conv_lr"):
+    for key in ("device", "progress", "checkpoint_every", "iterations", "lr", "conv_lr", "ema"):
         data.pop(key)
     return json.loads(json.dumps(data))
 
 
-def _resume(ckpt: Path, net, optimizer, config) -> tuple[int, list, float]:
+def _resume(ckpt: Path, net, optimizer, config) -> tuple[int, list, float, dict | None]:
     if not ckpt.is_file():
         raise ImpastoError(f"no checkpoint to resume from at '{ckpt}'")
     try:
@@ -206,4 +222,4 @@ def _resume(ckpt: Path, net, optimizer, config) -> tuple[int, list, float]:
         raise
     except Exception as exc:  # noqa: BLE001 - unpickling and shape errors come in many types
         raise ImpastoError(f"'{ckpt}' is not a usable checkpoint ({first_line(exc)[:120]})") from None
-    return int(state["iteration"]), list(state["history"]), float(state["seconds"])
+    return int(state["iteration"]), list(state["history"]), float(state["seconds"]), state.get("ema")

@@ -261,6 +261,8 @@ class ArbitraryTrainConfig(Config):
     self_style: float = option(0.1, "share of samples whose painting is the photo itself (the network "
                                "learns to leave a photo as it is for its own style: strength 0's end)",
                                minimum=0, maximum=1)
+    ema: float = option(0.995, "decay of the exponential moving average of the weights that is written "
+                        "(0: the last weights); a resumed run may change it", minimum=0, maximum=0.99999)
     hold_out: int = option(48, "photos kept out of training (the shipped network's rule and count)", minimum=0)
     hold_out_paintings: int = option(120, "paintings kept out of training, by the same rule", minimum=0)
     base: str = option("styles", "the several-style network whose convolutions start the training",
