@@ -319,7 +319,8 @@ class StylizeConfig(Config):
                           "ONNX export made once into the cache; or auto: on a CPU openvino for a "
                           f"video's frames and for more than {AUTO_EXPORT_MAX_INPUTS} images in at most "
                           f"{OPENVINO_SHAPES} sizes (exported then), and for up to {AUTO_EXPORT_MAX_INPUTS} "
-                          "images once the export is cached (no torch start-up); torch otherwise",
+                          "images once the export is cached (no torch start-up; with --style, onnx "
+                          "for one photo, which starts sooner); torch otherwise",
                           choices=("auto", "torch", "openvino", "onnx"))
     device: str = option("auto", DEVICE_HELP)
     precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)

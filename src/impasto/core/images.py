@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import math
 import logging
 import os
 import warnings
@@ -27,12 +28,15 @@ ImageInput = str | os.PathLike | Image.Image | np.ndarray
 _SIXTEEN_BIT = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
 
 
-def load_image(source: ImageInput, what: str = "image") -> Image.Image:
+def load_image(source: ImageInput, what: str = "image", long_side: int | None = None) -> Image.Image:
     """Open `source` as an RGB image, or raise ImpastoError with a one-line reason.
 
     `source`: a file path, a PIL image, or an array (H, W, 3) or (H, W): uint8 0..255 or float
     0..1. EXIF orientation is applied; grayscale, palette, 16-bit and CMYK become RGB;
     transparency is composited on white (and logged, since the user may not expect it).
+    `long_side`: the caller will resize it to this, so a JPEG may be decoded at a power-of-two
+    fraction of its size no smaller than that (libjpeg's DCT scaling, as Image.thumbnail does):
+    a large photo decodes in a fraction of the time.
     """
     if isinstance(source, np.ndarray):
         image, name = from_array(source, what), what
@@ -52,6 +56,9 @@ def load_image(source: ImageInput, what: str = "image") -> Image.Image:
                 # Pillow only warns between 1x and 2x its pixel limit; a bomb is an error for us.
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 image = Image.open(path)
+                if long_side and image.format == "JPEG" and max(image.size) >= 2 * long_side:
+                    scale = long_side / max(image.size)
+                    image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
                 image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ImpastoError(

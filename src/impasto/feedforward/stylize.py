@@ -330,7 +330,7 @@ def stylize_files(inputs: Sequence[str], model: str | os.PathLike | None, output
     times, written, failures = [], [], []
     for number, (source, target) in enumerate(zip(paths, targets), start=1):
         try:
-            picture, ms, array = _apply(runner, load_image(source, "input image"), config)
+            picture, ms, array = _apply(runner, load_image(source, "input image", config.size), config)
             save_image(picture, target)
         except ImpastoError as exc:
             failures.append({"input": str(source), "error": str(exc)})
