@@ -110,3 +110,16 @@ def test_failed_save_keeps_old_file(tmp_path, monkeypatch):
 def test_bad_output_paths(tmp_path, name, message):
     with pytest.raises(ImpastoError, match=message):
         check_output_path(tmp_path / name)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_a_large_jpeg_is_decoded_small_but_never_below_the_size_asked(tmp_path, mode):
+    from impasto.core.images import resize_long_side
+
+    y, x = np.mgrid[0:300, 0:400]
+    rgb = np.stack([x * 255 // 400, y * 255 // 300, (x + y) % 256], -1).astype(np.uint8)
+    Image.fromarray(rgb).convert(mode).save(tmp_path / "big.jpg", quality=95)
+    reduced = load_image(tmp_path / "big.jpg", long_side=90)
+    assert reduced.mode == "RGB" and 90 <= max(reduced.size) < 400  # decoded at a fraction, not below 90
+    full = resize_long_side(load_image(tmp_path / "big.jpg"), 90)
+    assert np.abs(np.asarray(resize_long_side(reduced, 90), float) - np.asarray(full, float)).mean() < 4
