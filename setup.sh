@@ -18,6 +18,9 @@ if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
   fi
 fi
 "${pip[@]}" -e ".[test,serve,docs,cluster]"
+# An editable install leaves impasto's modules uncompiled; where PYTHONDONTWRITEBYTECODE is set, every
+# command would compile them again (tens of ms of each one-photo command). Python recompiles a stale one.
+.venv/bin/python -m compileall -q src
 # The web app's browser test drives Debian's chromium (Playwright's own browser download cannot
 # work offline); install it where we may, else that one test is skipped with the reason.
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then

@@ -232,6 +232,29 @@ def test_onnx_runtime_takes_a_model_name_and_exports_once(tmp_path, model_path, 
     assert np.array_equal(np.asarray(first), np.asarray(second))
 
 
+def test_onnxruntime_reads_back_its_optimized_graph_of_a_cached_export(tmp_path, model_path, monkeypatch):
+    """A cached export's optimized graph is written once, read back next time with the same result,
+    made again when damaged; nothing is written beside a user's own ONNX file."""
+    from impasto.feedforward.export import cached_onnx
+    from impasto.feedforward.runners import OnnxRunner
+
+    monkeypatch.setenv("IMPASTO_CACHE", str(tmp_path / "cache"))
+    export = cached_onnx(model_path, "onnx")
+    image = np.random.default_rng(0).random((1, 3, 36, 52), dtype=np.float32)
+    first = OnnxRunner(export)(image)
+    optimized = [p for p in export.parent.iterdir() if ".ort-" in p.name]
+    assert len(optimized) == 1 and not [p for p in export.parent.iterdir() if p.suffix == ".tmp"]
+    assert np.array_equal(OnnxRunner(export)(image), first)  # read back
+    optimized[0].write_bytes(b"damaged")
+    assert np.array_equal(OnnxRunner(export)(image), first)
+    assert optimized[0].stat().st_size > 1000  # made again
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "m.onnx").write_bytes(export.read_bytes())
+    assert np.array_equal(OnnxRunner(own / "m.onnx")(image), first)
+    assert [p.name for p in own.iterdir()] == ["m.onnx"]
+
+
 def test_openvino_runtime_matches_torch(tmp_path, model_path):
     """OpenVINO runs the export in fp32 to torch's fp32 within rounding, and in bf16 (where the CPU
     has it) about as far from fp32 as torch's bf16; one runner serves several sizes, odd ones too."""

@@ -41,9 +41,19 @@ def data_dir() -> Path:
     return _user_dir("IMPASTO_DATA", "XDG_DATA_HOME", ".local/share")
 
 
+_SHA256: dict[tuple, str] = {}
+
+
 def file_sha256(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file's bytes, in hex: what identifies a model or image for a cache."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """The SHA-256 of a file's bytes, in hex: what identifies a model or image for a cache. Read
+    once per process while the file's size and modification time stay as they were (one command
+    asks for its model's several times)."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA256:
+        _SHA256[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _SHA256[key]
 
 
 def check_writable(folder: str | os.PathLike) -> Path:

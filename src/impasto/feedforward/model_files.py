@@ -119,17 +119,6 @@ def _own_metadata(path: str | os.PathLike) -> dict[str, str]:
     return meta
 
 
-_SHA256: dict[tuple, str] = {}
-
-
-def _sha256(path: Path) -> str:
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _SHA256:
-        _SHA256[key] = file_sha256(path)
-    return _SHA256[key]
-
-
 def find_base(path: str | os.PathLike, meta: dict[str, str]) -> Path:
     """The base network a file of new styles was learned on: the file it names, else any model file
     here with the SHA-256 it records; a missing or changed base is an error, never a guess."""
@@ -141,7 +130,7 @@ def find_base(path: str | os.PathLike, meta: dict[str, str]) -> Path:
         pass
     for candidate in [*candidates, *(p for _, p in _model_files())]:
         try:
-            if _sha256(Path(candidate)) == want:
+            if file_sha256(Path(candidate)) == want:
                 return Path(candidate)
         except OSError:
             continue

@@ -78,13 +78,65 @@ class OnnxRunner:
 
 
 def onnx_session(path: str | os.PathLike):
-    """An onnxruntime session of an ONNX file; a file it cannot load is a one-line error."""
+    """An onnxruntime session of an ONNX file; a file it cannot load is a one-line error. For an
+    export in impasto's cache on the CPU, the graph onnxruntime optimizes is kept beside it and read
+    back next time: a one-photo command then skips most of the session's set-up."""
     import onnxruntime as ort
 
+    providers = ort.get_available_providers()
+    on_cpu = not set(providers) - {"CPUExecutionProvider", "AzureExecutionProvider"}  # Azure: remote calls only
+    optimized = _optimized_path(Path(path), ort.__version__) if on_cpu else None
+    if optimized is not None and optimized.is_file():
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        try:
+            return ort.InferenceSession(str(optimized), options, providers=providers)
+        except Exception:  # noqa: BLE001 - a damaged copy: optimize the export again below
+            optimized.unlink(missing_ok=True)
+    options = ort.SessionOptions()
+    tmp = None
+    if optimized is not None:
+        tmp = optimized.with_name(f".{optimized.name}.{os.getpid()}.tmp")
+        options.optimized_model_filepath = str(tmp)
+        options.log_severity_level = 3  # its warning that the copy fits this machine only: it is named so
     try:
-        return ort.InferenceSession(str(path), providers=ort.get_available_providers())
+        session = ort.InferenceSession(str(path), options, providers=providers)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own error types
         raise ImpastoError(f"cannot load ONNX model '{path}': {str(exc).splitlines()[0]}") from None
+    finally:
+        if tmp is not None and tmp.is_file():
+            try:
+                os.replace(tmp, optimized)
+            except OSError:
+                tmp.unlink(missing_ok=True)
+    return session
+
+
+def _optimized_path(export: Path, version: str) -> Path | None:
+    """Where onnxruntime's optimized graph of a cached export lives: it holds layouts for this
+    CPU's vector units, so it is named by the CPU and the onnxruntime version as well."""
+    from ..core.files import cache_dir
+
+    try:
+        if export.resolve().parent != (cache_dir() / "onnx").resolve():
+            return None  # a user's own file: write nothing beside it
+    except OSError:
+        return None
+    return export.with_name(f"{export.stem}.ort-{version}-{_cpu_key()}.onnx")
+
+
+def _cpu_key() -> str:
+    import hashlib
+    import platform
+
+    described = platform.machine() + platform.processor()
+    try:
+        with open("/proc/cpuinfo") as info:
+            described += "".join(line for line in info.read().split("\n\n")[0].splitlines()
+                                 if line.startswith(("model name", "flags")))
+    except OSError:
+        pass
+    return hashlib.sha256(described.encode()).hexdigest()[:12]
 
 
 class OpenVinoRunner:
