@@ -95,9 +95,13 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=40)
     parser.add_argument("--paintings", type=int, default=30)
     parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--skip-paintings", type=int, default=0, help="start at this painting of the list")
     parser.add_argument("--model", default=None, help="the arbitrary-style network (default: the shipped one)")
     parser.add_argument("--label", default="impasto")
     parser.add_argument("--optimize", type=int, default=0, help="also impasto optimize on this many pairs")
+    parser.add_argument("--style-scale", type=float, default=1.0, help="impasto's --style-scale")
+    parser.add_argument("--work-size", type=int, default=None,
+                        help="impasto stylizes at this long side (the measure scales its output back)")
     parser.add_argument("--keep", type=int, default=0, help="keep impasto's outputs of the first N pairs")
     args = parser.parse_args()
     if args.quick:
@@ -110,7 +114,7 @@ def main() -> None:
     ours_dir = OUT / f"{args.label}-{args.size}"
     ours_dir.mkdir(exist_ok=True)
     photo_paths = [scaled(p, args.size, inputs) for p in photos(args.photos)]
-    painting_paths = paintings(args.paintings)
+    painting_paths = paintings(args.skip_paintings + args.paintings)[args.skip_paintings:]
     pairs = [(p, s) for p in photo_paths for s in painting_paths]
     print(cpu_summary(), flush=True)
     print(f"{len(photo_paths)} photos x {len(painting_paths)} paintings at {args.size} px", flush=True)
@@ -133,7 +137,8 @@ def main() -> None:
     for n, (p, s) in enumerate(pairs):
         photo = Image.open(p).convert("RGB")
         start = time.perf_counter()
-        out = engine.stylize(photo, style=s, style_network=args.model)
+        out = engine.stylize(photo, style=s, style_network=args.model, style_scale=args.style_scale,
+                             size=args.work_size)
         ours_times.append(time.perf_counter() - start)
         if n < args.keep:
             out.save(ours_dir / f"{p.stem}__{s.stem}.png")

@@ -24,7 +24,7 @@ import torch
 
 from impasto.arbitrary import SHIPPED
 from impasto.arbitrary.network import load_arbitrary
-from impasto.arbitrary.train import _comparable, train_arbitrary
+from impasto.arbitrary.train import _comparable, train_arbitrary, written_weights
 from impasto.core.config import ArbitraryTrainConfig
 from impasto.feedforward.train import save_checkpoint
 
@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=20000)
     parser.add_argument("--lr", type=float, default=None, help="Adam rate of P and the tables (a resumed run may change it)")
     parser.add_argument("--style-weight", type=float, default=None, help="lambda_s (default: the recipe's)")
+    parser.add_argument("--content-layers", default=None, help="L[,L...] (default: the recipe's)")
+    parser.add_argument("--style-layers", default=None, help="L[,L...] (default: the recipe's)")
     parser.add_argument("--output", type=Path, default=OUT / "arbitrary.safetensors")
     parser.add_argument("--from-snapshot", action="store_true",
                         help="without a checkpoint, start from the shipped model's weights")
@@ -52,7 +54,9 @@ def main() -> None:
         return
     args.output.parent.mkdir(parents=True, exist_ok=True)
     ckpt = args.output.with_suffix(".ckpt")
-    given = {"lr": args.lr, "style_weight": args.style_weight}
+    given = {"lr": args.lr, "style_weight": args.style_weight,
+             "content_layers": tuple(args.content_layers.split(",")) if args.content_layers else None,
+             "style_layers": tuple(args.style_layers.split(",")) if args.style_layers else None}
     config = ArbitraryTrainConfig(iterations=args.iterations, **{k: v for k, v in given.items() if v is not None})
     if not ckpt.exists() and args.from_snapshot:
         seed_from_snapshot(ckpt, config)
@@ -77,9 +81,7 @@ def snapshot(ckpt: Path, target: Path, half: bool = False) -> str:
 
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     net = ArbitraryNet()
-    averaged = state.get("ema")  # the moving average of the weights, where the run keeps one
-    net.load_state_dict({k[len("module."):]: v for k, v in averaged.items() if k.startswith("module.")}
-                        if averaged else state["model"])
+    net.load_state_dict(written_weights(state))
     history = state["history"][-100:]  # the last weights' losses (the average's are not measured)
     final = {k: sum(h[k] for h in history) / len(history) for k in history[0]} if history else {}
     save_arbitrary(net, target, {"train_args": json.dumps(state["config"]), "iterations": str(state["iteration"]),

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from impasto.arbitrary.network import load_arbitrary
-from impasto.arbitrary.train import train_arbitrary
+from impasto.arbitrary.train import train_arbitrary, written_weights
 from impasto.core.errors import ImpastoError
 
 TINY = dict(batch_size=2, image_size=32, style_sizes=(32, 48), hold_out=1, hold_out_paintings=1,
@@ -64,3 +64,4 @@ def test_the_network_written_is_the_moving_average_of_the_weights(painting_folde
     tables = [k for k, v in last.items() if v.ndim == 2 and k.startswith("transformer")]
     assert tables and any(not torch.equal(last[k], averaged[k]) for k in tables)
     assert all(torch.allclose(written.state_dict()[k], averaged[k]) for k in tables)
+    assert all(torch.equal(written_weights(state)[k], averaged[k]) for k in averaged)  # what --snapshot writes

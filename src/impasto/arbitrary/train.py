@@ -199,6 +199,15 @@ def _save(ckpt: Path, net, optimizer, done: int, history: list, seconds: float, 
                            **({"ema": averaged.state_dict()} if averaged is not None else {})})
 
 
+def written_weights(state: dict) -> dict:
+    """The weights a checkpoint's network is written with: the moving average where the run keeps
+    one (AveragedModel's state: the network's under "module.", and its step count), else the last."""
+    averaged = state.get("ema")
+    if not averaged:
+        return state["model"]
+    return {k.removeprefix("module."): v for k, v in averaged.items() if k.startswith("module.")}
+
+
 def _comparable(config: ArbitraryTrainConfig) -> dict:
     data = dataclasses.asdict(config)
     for key in ("device", "progress", "checkpoint_every", "iterations", "lr", "conv_lr", "ema"):
