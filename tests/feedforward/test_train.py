@@ -34,6 +34,12 @@ def test_train_writes_model_with_metadata_and_curve(tmp_path, photos_with_junk, 
     assert Image.open(tmp_path / "m.loss.png").format == "PNG"
 
 
+def test_training_runs_where_the_caller_turned_gradients_off(tmp_path, photos_with_junk, style_path):
+    with torch.no_grad():
+        result = train(style_path, photos_with_junk, tmp_path / "m.safetensors", iterations=2, **TINY)
+    assert result.iterations == 2 and (tmp_path / "m.safetensors").is_file()
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_resume_reaches_the_same_weights(tmp_path, photos_with_junk, style_path):

@@ -16,6 +16,14 @@ def test_lbfgs_from_noise_cuts_loss_tenfold(content_path, style_path):
     assert (result.width, result.height) == result.image.size
 
 
+def test_optimization_runs_where_the_caller_turned_gradients_off(content_path, style_path):
+    import torch
+
+    with torch.no_grad():  # as a measuring script around it might (bench/arbitrary_metric.py does)
+        result = run_optimization(content_path, style_path, iterations=20, **TINY)
+    assert result.total_loss < result.initial_total_loss / 2
+
+
 def test_adam_reduces_loss(content_path, style_path):
     result = run_optimization(content_path, style_path, iterations=40, optimizer="adam",
                               learning_rate=0.05, **TINY)

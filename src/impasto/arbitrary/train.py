@@ -157,6 +157,7 @@ def _standardise(net: ArbitraryNet, vgg, paintings: PhotoFolder, config: Arbitra
         net.prediction.standardise(torch.cat(stats).float())
 
 
+@torch.enable_grad()  # a caller may have turned gradients off (torch.set_grad_enabled(False))
 def _step(net: ArbitraryNet, optimizer, vgg, photos: PhotoFolder, paintings: PhotoFolder,
           config: ArbitraryTrainConfig, placement, step: int) -> dict[str, float]:
     """One Adam step: each photo of the batch with its own painting (or itself)."""

@@ -356,6 +356,7 @@ class _State:
                 raise
         return self.history
 
+    @torch.enable_grad()  # a caller may have turned gradients off (torch.set_grad_enabled(False))
     def step(self, model, objective, photos: PhotoFolder, config: TrainConfig, placement, step: int, styles: int,
              rank: int, world: int, saved: int) -> dict[str, float]:
         """One Adam step on this process's shard of the global batch `step`; its losses."""

@@ -16,6 +16,7 @@ OnIteration = Callable[[int, torch.Tensor, dict[str, float]], None]
 FIRST_STEP = 3e-3  # RMS pixel change (0..1 range) of L-BFGS's first steps, before it has curvature
 
 
+@torch.enable_grad()  # a caller that turned gradients off (torch.set_grad_enabled(False)) still gets them here
 def optimize_pixels(image: torch.Tensor, loss_fn: Callable[[torch.Tensor], Losses], iterations: int,
                     optimizer: str = "lbfgs", learning_rate: float = 0.02,
                     on_iteration: OnIteration | None = None, loss_scale: float = 1.0,
