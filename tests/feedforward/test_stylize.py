@@ -235,6 +235,7 @@ def test_onnx_runtime_takes_a_model_name_and_exports_once(tmp_path, model_path, 
 def test_onnxruntime_reads_back_its_optimized_graph_of_a_cached_export(tmp_path, model_path, monkeypatch):
     """A cached export's optimized graph is written once, read back next time with the same result,
     made again when damaged; nothing is written beside a user's own ONNX file."""
+    from impasto.core.errors import OutputError
     from impasto.feedforward.export import cached_onnx
     from impasto.feedforward.runners import OnnxRunner
 
@@ -246,8 +247,18 @@ def test_onnxruntime_reads_back_its_optimized_graph_of_a_cached_export(tmp_path,
     assert len(optimized) == 1 and not [p for p in export.parent.iterdir() if p.suffix == ".tmp"]
     assert np.array_equal(OnnxRunner(export)(image), first)  # read back
     optimized[0].write_bytes(b"damaged")
+    stale = export.parent / f".{optimized[0].name}.impasto-999999999-x.tmp"  # of a run killed mid-write
+    stale.write_bytes(b"partial")
     assert np.array_equal(OnnxRunner(export)(image), first)
     assert optimized[0].stat().st_size > 1000  # made again
+    assert not stale.exists()
+
+    def unwritable(path):
+        raise OutputError(f"cannot write '{path}'")
+    optimized[0].unlink()
+    monkeypatch.setattr("impasto.core.files.atomic_path", unwritable)
+    assert np.array_equal(OnnxRunner(export)(image), first)  # a cache it cannot write to: runs all the same
+    assert not optimized[0].exists()
     own = tmp_path / "own"
     own.mkdir()
     (own / "m.onnx").write_bytes(export.read_bytes())

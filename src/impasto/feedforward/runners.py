@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -13,7 +14,7 @@ import numpy as np
 
 from ..core.cache import NetworkCache, file_key
 from ..core.config import OPENVINO_SHAPES, pinned_precision
-from ..core.errors import ImpastoError
+from ..core.errors import ImpastoError, OutputError
 from .model_files import style_weights
 
 if TYPE_CHECKING:
@@ -93,23 +94,29 @@ def onnx_session(path: str | os.PathLike):
             return ort.InferenceSession(str(optimized), options, providers=providers)
         except Exception:  # noqa: BLE001 - a damaged copy: optimize the export again below
             optimized.unlink(missing_ok=True)
-    options = ort.SessionOptions()
-    tmp = None
-    if optimized is not None:
-        tmp = optimized.with_name(f".{optimized.name}.{os.getpid()}.tmp")
-        options.optimized_model_filepath = str(tmp)
-        options.log_severity_level = 3  # its warning that the copy fits this machine only: it is named so
+    if optimized is None:
+        return _session(path, ort.SessionOptions(), providers)
+    from ..core.files import atomic_path
+
+    session = None
     try:
-        session = ort.InferenceSession(str(path), options, providers=providers)
+        with atomic_path(optimized) as tmp:  # a killed run's temporary is swept by the next
+            options = ort.SessionOptions()
+            options.optimized_model_filepath = str(tmp)
+            options.log_severity_level = 3  # its warning that the copy fits this machine only: it is named so
+            session = _session(path, options, providers)
+    except OutputError:
+        pass  # an unwritable cache: the session is made all the same, only not kept for next time
+    return session if session is not None else _session(path, ort.SessionOptions(), providers)
+
+
+def _session(path, options, providers):
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own error types
         raise ImpastoError(f"cannot load ONNX model '{path}': {str(exc).splitlines()[0]}") from None
-    finally:
-        if tmp is not None and tmp.is_file():
-            try:
-                os.replace(tmp, optimized)
-            except OSError:
-                tmp.unlink(missing_ok=True)
-    return session
 
 
 def _optimized_path(export: Path, version: str) -> Path | None:
@@ -125,6 +132,7 @@ def _optimized_path(export: Path, version: str) -> Path | None:
     return export.with_name(f"{export.stem}.ort-{version}-{_cpu_key()}.onnx")
 
 
+@functools.cache  # a painting not seen before makes two sessions: /proc/cpuinfo is read once
 def _cpu_key() -> str:
     import hashlib
     import platform
