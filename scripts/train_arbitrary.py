@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--style-layers", default=None, help="L[,L...] (default: the recipe's)")
     parser.add_argument("--style-sizes", default=None, help="MIN,MAX long side paintings are read at (default: the recipe's)")
     parser.add_argument("--image-size", type=int, default=None, help="photo crop side (default: the recipe's)")
+    parser.add_argument("--pull-exponent", type=float, default=None, help="each sample's style weight scaled by its pull (default: the recipe's 0)")
     parser.add_argument("--output", type=Path, default=OUT / "arbitrary.safetensors")
     parser.add_argument("--from-snapshot", action="store_true",
                         help="without a checkpoint, start from the shipped model's weights")
@@ -60,7 +61,7 @@ def main() -> None:
              "content_layers": tuple(args.content_layers.split(",")) if args.content_layers else None,
              "style_layers": tuple(args.style_layers.split(",")) if args.style_layers else None,
              "style_sizes": tuple(int(v) for v in args.style_sizes.split(",")) if args.style_sizes else None,
-             "image_size": args.image_size}
+             "image_size": args.image_size, "pull_exponent": args.pull_exponent}
     config = ArbitraryTrainConfig(iterations=args.iterations, **{k: v for k, v in given.items() if v is not None})
     if not ckpt.exists() and args.from_snapshot:
         seed_from_snapshot(ckpt, config)

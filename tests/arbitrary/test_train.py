@@ -65,3 +65,24 @@ def test_the_network_written_is_the_moving_average_of_the_weights(painting_folde
     assert tables and any(not torch.equal(last[k], averaged[k]) for k in tables)
     assert all(torch.allclose(written.state_dict()[k], averaged[k]) for k in tables)
     assert all(torch.equal(written_weights(state)[k], averaged[k]) for k in averaged)  # what --snapshot writes
+
+
+def test_a_painting_that_pulls_harder_weighs_more_with_a_pull_exponent(painting_folder, photos, tiny_base,
+                                                                          tmp_path):
+    from impasto.arbitrary.train import _pull_weights
+    from impasto.core.config import ArbitraryTrainConfig
+    from impasto.losses.terms import normalised_gram
+
+    torch.manual_seed(0)
+    photo = torch.rand(3, 4, 8, 8)
+    near, far = photo[1] * 0.9, photo[2] * 3.0  # the second painting is further from its photo
+    grams = {"relu1_2": normalised_gram(torch.stack([photo[0], near, far]))}
+    config = ArbitraryTrainConfig(pull_exponent=0.5, pull_reference=1.0)
+    weights = _pull_weights({"relu1_2": photo}, grams, [True, False, False], config)
+    assert weights[0] == 1.0  # its own photo as the painting: the plain weight
+    assert 0 < weights[1] < weights[2]
+    d = float(((normalised_gram(photo[2:3]) - grams["relu1_2"][2:3]) ** 2).sum()) / 16
+    assert weights[2] == pytest.approx(d ** 0.5, rel=1e-4)
+    trained = train_arbitrary(painting_folder, photos, tmp_path / "pull.safetensors", base=str(tiny_base),
+                              iterations=2, pull_exponent=0.5, **TINY)
+    assert all(torch.isfinite(torch.tensor(h["style"])) for h in trained.history)

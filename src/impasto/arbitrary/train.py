@@ -166,9 +166,10 @@ def _step(net: ArbitraryNet, optimizer, vgg, photos: PhotoFolder, paintings: Pho
     chosen = batch_indices(step, config.batch_size, len(paintings), config.seed + 1)
     rng = random.Random(config.seed * 1_000_003 + step)
     style_layers, content_layers = list(config.style_layers), list(config.content_layers)
-    stats, grams = [], {l: [] for l in style_layers}
+    stats, grams, own = [], {l: [] for l in style_layers}, []
     for i, (_, index) in enumerate(chosen):
-        if rng.random() < config.self_style:
+        own.append(rng.random() < config.self_style)
+        if own[-1]:
             painting = batch[i:i + 1].float()
         else:
             painting = placement.tensor(sample_painting(paintings, index, tuple(config.style_sizes), rng))
@@ -177,13 +178,19 @@ def _step(net: ArbitraryNet, optimizer, vgg, photos: PhotoFolder, paintings: Pho
         for l in style_layers:
             grams[l].append(g[l])
     with torch.no_grad():
-        targets = vgg(batch, content_layers)
+        targets = vgg(batch, list(dict.fromkeys(content_layers + (style_layers if config.pull_exponent else []))))
     with placement.autocast():
         embedding = net.prediction(torch.cat(stats))
         stylized = net.transformer(batch, style_weights(embedding.float()))
     features = vgg(stylized.float(), list(dict.fromkeys(content_layers + style_layers)))
     content = sum(terms.feature_reconstruction_loss(features[l], targets[l]) for l in content_layers)
-    style = sum(terms.style_reconstruction_loss(features[l], torch.cat(grams[l])) for l in style_layers)
+    grams = {l: torch.cat(grams[l]) for l in style_layers}
+    if config.pull_exponent:
+        weights = _pull_weights(targets, grams, own, config)
+        style = sum(w * sum(terms.style_reconstruction_loss(features[l][i:i + 1], grams[l][i:i + 1])
+                            for l in style_layers) for i, w in enumerate(weights)) / len(weights)
+    else:
+        style = sum(terms.style_reconstruction_loss(features[l], grams[l]) for l in style_layers)
     tv = terms.total_variation(stylized.float())
     total = config.content_weight * content + config.style_weight * style + config.tv_weight * tv
     if not torch.isfinite(total):
@@ -192,6 +199,21 @@ def _step(net: ArbitraryNet, optimizer, vgg, photos: PhotoFolder, paintings: Pho
     total.backward()
     optimizer.step()
     return {k: float(v.detach()) for k, v in (("content", content), ("style", style), ("tv", tv), ("total", total))}
+
+
+def _pull_weights(photo_features, grams, own, config) -> list[float]:
+    """Each sample's style weight over lambda_s: (d / pull_reference) ** pull_exponent, d the style
+    loss of the photo itself against its painting (how far the painting pulls that photo). A sample
+    whose painting is its own photo keeps 1."""
+    weights = []
+    for i, is_own in enumerate(own):
+        if is_own:
+            weights.append(1.0)
+            continue
+        d = sum(float(terms.style_reconstruction_loss(photo_features[l][i:i + 1].float(), grams[l][i:i + 1]))
+                for l in grams)
+        weights.append((d / config.pull_reference) ** config.pull_exponent)
+    return weights
 
 
 def _save(ckpt: Path, net, optimizer, done: int, history: list, seconds: float, config, averaged=None) -> None:

@@ -258,6 +258,11 @@ class ArbitraryTrainConfig(Config):
     style_layers: tuple[str, ...] = option(("relu1_2", "relu2_2", "relu3_3", "relu4_3"),
                                            "VGG16 layers whose Grams are matched (the shipped network's)",
                                            metavar="L[,L...]")
+    pull_exponent: float = option(0.0, "each sample's style weight scaled by (d / pull_reference) ** this, d "
+                                  "its painting's pull on its photo (sum of the style terms of the photo "
+                                  "itself): 0, one weight for all", minimum=0, maximum=2)
+    pull_reference: float = option(3.4e5, "the pull whose sample keeps lambda_s as it is (the median over "
+                                   "training pairs)", above=0)
     self_style: float = option(0.1, "share of samples whose painting is the photo itself (the network "
                                "learns to leave a photo as it is for its own style: strength 0's end)",
                                minimum=0, maximum=1)
