@@ -86,3 +86,18 @@ def test_a_painting_that_pulls_harder_weighs_more_with_a_pull_exponent(painting_
     trained = train_arbitrary(painting_folder, photos, tmp_path / "pull.safetensors", base=str(tiny_base),
                               iterations=2, pull_exponent=0.5, **TINY)
     assert all(torch.isfinite(torch.tensor(h["style"])) for h in trained.history)
+
+
+def test_a_checkpoint_made_before_an_option_existed_resumes(painting_folder, photos, tiny_base, tmp_path):
+    """An option added since counts as its default (what the older run used); another value is refused."""
+    out = tmp_path / "net.safetensors"
+    train_arbitrary(painting_folder, photos, out, base=str(tiny_base), iterations=1, **TINY)
+    ckpt = out.with_suffix(".ckpt")
+    state = torch.load(ckpt, weights_only=True)
+    del state["config"]["pull_exponent"], state["config"]["pull_reference"]
+    torch.save(state, ckpt)
+    with pytest.raises(ImpastoError, match="other training options"):
+        train_arbitrary(painting_folder, photos, out, base=str(tiny_base), iterations=2, resume=True,
+                        **{**TINY, "pull_exponent": 0.5})
+    resumed = train_arbitrary(painting_folder, photos, out, base=str(tiny_base), iterations=2, resume=True, **TINY)
+    assert resumed.iterations == 2 and len(resumed.history) == 2

@@ -243,7 +243,9 @@ def _resume(ckpt: Path, net, optimizer, config) -> tuple[int, list, float, dict 
         raise ImpastoError(f"no checkpoint to resume from at '{ckpt}'")
     try:
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if state["config"] != _comparable(config):
+        # an option added since the checkpoint was made counts as its default, which that run used
+        saved = {**_comparable(ArbitraryTrainConfig()), **state["config"]}
+        if saved != _comparable(config):
             raise ImpastoError(f"checkpoint '{ckpt}' was made with other training options")
         net.load_state_dict(state["model"])
         if state["optimizer"] is not None:  # None: seeded from a model file, a fresh Adam
