@@ -109,6 +109,20 @@ def test_resume_refuses_other_options(tmp_path, photos_with_junk, style_path):
               **{**TINY, "style_weight": 0.5})
 
 
+def test_a_checkpoint_made_before_an_option_existed_resumes(tmp_path, photos_with_junk, style_path):
+    """An option missing from a checkpoint counts as its default (what the older run used)."""
+    from impasto.core.errors import ImpastoError
+
+    out = tmp_path / "old.safetensors"
+    train(style_path, photos_with_junk, out, iterations=2, **TINY)
+    older = torch.load(out.with_suffix(".ckpt"), weights_only=False)
+    del older["config"]["tv_weight"]
+    torch.save(older, out.with_suffix(".ckpt"))
+    with pytest.raises(ImpastoError, match="other training options"):
+        train(style_path, photos_with_junk, out, iterations=4, resume=True, **{**TINY, "tv_weight": 1e-3})
+    assert train(style_path, photos_with_junk, out, iterations=4, resume=True, **TINY).iterations == 4
+
+
 def test_resume_takes_the_learning_rate_asked_for(tmp_path, photos_with_junk, style_path):
     """A run resumed at another learning rate (a decay) goes on at that rate: at a vanishing one its
     weights stay where they were, at a large one they move."""

@@ -292,8 +292,10 @@ class _State:
         if state.get("base_sha256") != self.base_sha256:
             raise ImpastoError(f"checkpoint '{ckpt}' was made on another base network (--from) than this one")
         mine = _comparable(config)
-        # only what must match now: checkpoints from before the learning rate could change hold it
-        if {k: v for k, v in state["config"].items() if k in mine} != mine:
+        # only what must match now: checkpoints from before the learning rate could change hold it;
+        # an option added since the checkpoint was made counts as its default, which that run used
+        saved = {**_comparable(TrainConfig()), **state["config"]}
+        if {k: v for k, v in saved.items() if k in mine} != mine:
             raise ImpastoError(f"checkpoint '{ckpt}' was made with other training options; "
                                "resume with the same options")
         try:
