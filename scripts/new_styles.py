@@ -7,6 +7,7 @@ L-BFGS's from noise after 50 iterations, on held-out photos never trained on.
     .venv/bin/python scripts/new_styles.py --shipped          # the shipped styles' own medians, same photos
     .venv/bin/python scripts/new_styles.py --scratch --iterations N --paintings shipwreck  # a whole network
     .venv/bin/python scripts/new_styles.py --pull     # d(y_s) of each painting; STYLE_PULL from the shipped eight
+    .venv/bin/python scripts/new_styles.py --tag T --rescore  # score T's models again (their times kept)
 
 Results (JSON, one file per run) go to WORK (default bench/results/new_styles/); resumable: a
 painting whose result exists is skipped.
@@ -77,6 +78,8 @@ def main() -> None:
     parser.add_argument("--ema", type=float)
     parser.add_argument("--style-weight", type=float, help="one style weight for every painting (default: each its own)")
     parser.add_argument("--pull", action="store_true", help="print each painting's d(y_s) and the shipped median")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the models of --tag again (after a change to the scoring), keeping their times")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.table:
@@ -106,6 +109,12 @@ def main() -> None:
                                ("ema", args.ema), ("style_weight", args.style_weight)) if v is not None}
     for name in args.paintings:
         result_file = args.work / f"{args.tag}-{name}.json"
+        if result_file.is_file() and args.rescore:
+            result = json.loads(result_file.read_text())
+            result.update(score(str(args.work / f"{args.tag}-{name}.safetensors"), DATA / "style" / f"{name}.jpg",
+                                images, references))
+            references_file.write_text(json.dumps(references))
+            result_file.write_text(json.dumps(result))
         if result_file.is_file():
             print(result_file.read_text().strip())
             continue

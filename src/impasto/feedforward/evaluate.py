@@ -71,16 +71,21 @@ def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequenc
         refuse_overwriting_inputs([csv_path], [*images, style, *([model] if isinstance(model, (str, os.PathLike)) else [])])
     report = Reporter(progress, "evaluate")
     placement = cache.placement(config.device, config.precision)
+    # The network runs as stylize runs it (bf16 where the CPU has it); the objective, and the
+    # L-BFGS it is compared with, always in float32: L-BFGS's curvature pairs and line search in
+    # bf16 are too coarse (seen on an AVX512-BF16 CPU: its objective climbed from 0.43 M at
+    # iteration 40 to 2.7 M at 50, where float32 went on down to 0.16 M).
+    scoring = cache.placement(config.device, "fp32")
     net, meta = cached_transformer(cache, model, placement)
     weights = style_weights(model, meta)  # which painting of a several-style network
     selected = None if weights is None else torch.tensor([weights])
     trained = trained_config(meta)
     vgg = cached_vgg(cache, list(trained.content_layers) + list(trained.style_layers), trained.network, "max",
-                     trained.weights, placement)
+                     trained.weights, scoring)
     painting = resize_long_side(load_image(style, "style image"), trained.style_size)
     check_side(painting.size, "the style image at the model's style size", "use a less elongated painting")
     painting = to_tensor(painting)
-    objective = johnson_objective(vgg, painting.to(placement.device), trained.content_layers,
+    objective = johnson_objective(vgg, painting.to(scoring.device), trained.content_layers,
                                   trained.style_layers, trained.content_weight, trained.style_weight,
                                   trained.tv_weight)
     checkpoints = sorted(set(config.iterations))
@@ -88,16 +93,16 @@ def evaluate(model: str | os.PathLike, style: str | os.PathLike, images: Sequenc
         settings = json.dumps({"objective": {k: getattr(trained, k) for k in (
             "network", "weights", "content_layers", "style_layers", "content_weight", "style_weight",
             "tv_weight", "style_size")}, "painting": file_sha256(style), "size": config.size,
-            "seed": config.seed, "range": config.range_weight, "dtype": str(placement.dtype),
-            "device": placement.device.type}, sort_keys=True, default=str)
+            "seed": config.seed, "range": config.range_weight, "dtype": str(scoring.dtype),
+            "device": scoring.device.type}, sort_keys=True, default=str)
     rows = []
     for path in expand_inputs(images):
         photo = resize_long_side(load_image(path, "image"), config.size)
         check_side(photo.size, f"'{path.name}' at size {config.size}", "use a larger size")
-        photo = to_tensor(photo).to(placement.device)
+        photo = to_tensor(photo).to(scoring.device)
         fixed = dataclasses.replace(objective, targets=dataclasses.replace(
             objective.targets, content=objective.content_targets(photo)))
-        noise = torch.rand(photo.shape, generator=torch.Generator().manual_seed(config.seed)).to(placement.device)
+        noise = torch.rand(photo.shape, generator=torch.Generator().manual_seed(config.seed)).to(scoring.device)
         with torch.no_grad():
             stylized = net(placement.tensor(photo).to(placement.dtype), selected).float()  # as stylize runs it
             row = {"image": path.name, "network": fixed(stylized).total.item()}

@@ -215,10 +215,14 @@ def style_weights(model: str | os.PathLike, meta: dict[str, str], mix: dict[str,
 
 def named_style(model: str | os.PathLike, meta: dict[str, str]) -> str | None:
     """The style of a model file that `model` names (MODEL:STYLE, a style's name, or a file named
-    after one of its styles); None where it names the file only."""
+    after one of its styles), or the one new style of a new-styles file whatever its file is called
+    (a renamed mine.safetensors); None where it names the file only."""
     base, name = split_style(model)
     if name is None:
+        own = json.loads(meta.get("own_style_names", "[]"))
         name = Path(base).stem if Path(base).suffix == ".safetensors" else str(base)
+        if name not in style_names(meta) and len(own) == 1:
+            return own[0]
     return name if name in style_names(meta) else None
 
 
@@ -251,7 +255,7 @@ def load_model(name: str | os.PathLike) -> tuple["TransformerNet", dict[str, str
         net.load_state_dict(state)
     except RuntimeError as exc:
         raise ImpastoError(f"model '{path}' does not match its own metadata ({str(exc).splitlines()[0]})") from None
-    return net.eval(), meta
+    return net.drop_dead_shifts().eval(), meta
 
 
 def _with_new_styles(path: Path, meta: dict[str, str]) -> tuple["TransformerNet", dict[str, str]]:
@@ -276,7 +280,7 @@ def _with_new_styles(path: Path, meta: dict[str, str]) -> tuple["TransformerNet"
     if not all(v.isfinite().all() for v in rows.values() if v.is_floating_point()):
         raise ImpastoError(f"model '{path}' holds weights that are not finite (NaN or infinity): it cannot "
                            "stylize anything")
-    return net.eval(), meta
+    return net.drop_dead_shifts().eval(), meta
 
 
 def list_models() -> list[dict[str, str]]:

@@ -435,6 +435,15 @@ class TransformerNet(nn.Module):
         y = torch.sigmoid(F.conv2d(padded, weight, bias))
         return depth_to_space(y)
 
+    def drop_dead_shifts(self) -> "TransformerNet":
+        """Zero each residual block's last shift, which has no effect in exact arithmetic
+        (ResidualBlock), where a file holds it drifted: carried along the residual stream it costs a
+        bf16 pass its precision (seen: new-style shifts drifted to 11 gave stripes at 512 px)."""
+        with torch.no_grad():
+            for block in self.residuals:
+                block.block[1][-1].bias.zero_()
+        return self
+
     def forward(self, image: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         height, width = image.shape[-2:]
         # Two stride-2 steps: pad to a multiple of 4 so the output has exactly the input's size.
