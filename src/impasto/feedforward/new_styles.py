@@ -80,7 +80,7 @@ def trainable(net: TransformerNet) -> list[torch.nn.Parameter]:
     """The conditional norms' gamma and beta tables (only the new styles' rows receive gradients),
     less each residual block's last beta: it has no effect (ResidualBlock), so Adam would only walk
     it on noise (seen: to 11 in 900 steps, which cost bf16 passes their precision)."""
-    dead = {id(block.block[1][-1].bias) for block in net.residuals}
+    dead = {id(block.dead_shift) for block in net.residuals}
     return [p for m in net.modules() if isinstance(m, ConditionalInstanceNorm) for p in (m.weight, m.bias)
             if id(p) not in dead]
 

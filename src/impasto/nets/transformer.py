@@ -254,9 +254,14 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.block = Chain(ConvLayer(channels, channels, 3, norm=norm, styles=styles),
                            ConvLayer(channels, channels, 3, norm=norm, relu=False, styles=styles))
-        # The last norm's shift reaches only layers that normalise it away again (the next block's
-        # and the decoder's norms): it has no effect, so it stays zero instead of drifting on noise.
-        self.block[1][-1].bias.requires_grad_(False)
+        self.dead_shift.requires_grad_(False)
+
+    @property
+    def dead_shift(self) -> nn.Parameter:
+        """The last norm's shift: it reaches only layers that normalise it away again (the next
+        block's and the decoder's norms), so it has no effect, and stays zero instead of drifting
+        on noise."""
+        return self.block[1][-1].bias
 
     def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         return x + self.block(x, style)
@@ -441,7 +446,7 @@ class TransformerNet(nn.Module):
         bf16 pass its precision (seen: new-style shifts drifted to 11 gave stripes at 512 px)."""
         with torch.no_grad():
             for block in self.residuals:
-                block.block[1][-1].bias.zero_()
+                block.dead_shift.zero_()
         return self
 
     def forward(self, image: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
