@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="print the results of --tag as a markdown table")
     parser.add_argument("--scratch", action="store_true", help="train a whole one-style network instead")
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--lr-decay", type=float)
     parser.add_argument("--iterations", type=int)
     parser.add_argument("--image-size", type=int)
     parser.add_argument("--ema", type=float)
@@ -105,8 +106,9 @@ def main() -> None:
                             references)["median_ratio"] for n in SHIPPED_STYLES}
         print(json.dumps({"shipped": medians, "median_of_medians": statistics.median(medians.values())}))
         return
-    given = {k: v for k, v in (("lr", args.lr), ("iterations", args.iterations), ("image_size", args.image_size),
-                               ("ema", args.ema), ("style_weight", args.style_weight)) if v is not None}
+    given = {k: v for k, v in (("lr", args.lr), ("lr_decay", args.lr_decay), ("iterations", args.iterations),
+                               ("image_size", args.image_size), ("ema", args.ema),
+                               ("style_weight", args.style_weight)) if v is not None}
     for name in args.paintings:
         result_file = args.work / f"{args.tag}-{name}.json"
         if result_file.is_file() and args.rescore:

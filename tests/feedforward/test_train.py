@@ -144,6 +144,42 @@ def test_resume_takes_the_learning_rate_asked_for(tmp_path, photos_with_junk, st
     assert max((before[k] - moved[k]).abs().max().item() for k in before) > 1e-4
 
 
+def test_the_rate_is_constant_then_falls_linearly_to_zero_over_lr_decay():
+    from impasto.core.config import TrainConfig
+    from impasto.feedforward.train import learning_rate
+
+    config = TrainConfig(lr=0.02, lr_decay=0.2)
+    rates = [learning_rate(config, step, 100) for step in range(100)]
+    assert rates[:80] == [0.02] * 80  # constant until the last fifth
+    assert all(a > b > 0 for a, b in zip(rates[80:], rates[81:]))  # then falls every step, never to zero
+    assert rates[90] == pytest.approx(0.01) and rates[99] == pytest.approx(0.001)
+    assert {learning_rate(TrainConfig(lr=0.02), step, 100) for step in range(100)} == {0.02}
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
+def test_a_decaying_rate_resumes_exactly_and_changes_the_run(tmp_path, photos_with_junk, style_path):
+    """The rate is a function of the step and the run's length, so a run stopped halfway and resumed
+    with lr_decay ends where a straight one does; and the decay is used (the run ends elsewhere than
+    at a constant rate)."""
+    from impasto import Cancelled
+
+    def stop_at_3(event):
+        if event.iteration == 3:
+            raise Cancelled()
+
+    decaying = dict(TINY, lr_decay=0.5, checkpoint_every=5)
+    train(style_path, photos_with_junk, tmp_path / "a.safetensors", iterations=6, **decaying)
+    with pytest.raises(Cancelled):
+        train(style_path, photos_with_junk, tmp_path / "b.safetensors", iterations=6,
+              **{**decaying, "progress": stop_at_3})
+    train(style_path, photos_with_junk, tmp_path / "b.safetensors", iterations=6, resume=True, **decaying)
+    train(style_path, photos_with_junk, tmp_path / "c.safetensors", iterations=6, **TINY)
+    a, b, c = (_weights(tmp_path / f"{n}.safetensors") for n in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
 def test_resume_goes_on_with_smaller_crops(tmp_path, photos_with_junk, style_path):
     """Smaller crops later in a run are a schedule: the run resumes, trains on, and says so."""
     out = tmp_path / "crops.safetensors"

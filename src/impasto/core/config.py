@@ -197,6 +197,8 @@ class TrainConfig(Config):
     ema: float = option(0.0, "decay of an exponential moving average of the weights, which is the "
                         "model written (Polyak averaging; e.g. 0.998); 0: the last weights", minimum=0,
                         maximum=0.99999)
+    lr_decay: float = option(0.0, "the last fraction of the steps over which the learning rate falls "
+                             "linearly to zero (e.g. 0.2); 0: a constant rate", minimum=0, maximum=1)
     content_weight: float = option(1.0, "lambda_c", minimum=0)
     style_weight: float = option(5.0, "lambda_s (with --from: each painting its own, scaled so that it pulls "
                                  "a photo as hard as the base network's paintings do)", minimum=0)

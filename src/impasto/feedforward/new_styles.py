@@ -26,7 +26,7 @@ from .model_files import find_model, load_model, read_metadata, style_names
 
 # The recipe's defaults for a new style on the shipped network (bench/RESULTS.md: how they were
 # chosen); any of them may be given. The loss weights and layers are the base network's own.
-RECIPE = {"iterations": 900, "lr": 0.02, "image_size": 192, "batch_size": 4, "ema": 0.0,
+RECIPE = {"iterations": 900, "lr": 0.02, "lr_decay": 0.2, "image_size": 192, "batch_size": 4, "ema": 0.0,
           "checkpoint_every": 100, "compile": "off"}
 # lambda_s = STYLE_PULL / d(y_s) where the style weight is not given (style_weight below):
 # 2 (the shipped styles' lambda_s) times the median of d over the shipped network's eight paintings

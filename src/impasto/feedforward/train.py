@@ -301,8 +301,6 @@ class _State:
         try:
             self.net.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-            for group in self.optimizer.param_groups:  # the rate asked for now: a resumed run may decay it
-                group["lr"] = config.lr
             torch.set_rng_state(state["rng"])
             if self.averaged is not None and state.get("ema"):
                 self.averaged.load_state_dict(state["ema"])
@@ -340,6 +338,8 @@ class _State:
         self.began = time.perf_counter() - self.elapsed
         saved = self.start
         for step in range(self.start, iterations):
+            for group in self.optimizer.param_groups:
+                group["lr"] = learning_rate(config, step, iterations)
             self.history.append(self.step(model, objective, photos, config, placement, step, styles, rank, world,
                                           saved))
             done = step + 1
@@ -384,6 +384,16 @@ class _State:
         if self.averaged is not None:
             self.averaged.update_parameters(self.net)
         return terms.values()
+
+
+def learning_rate(config: TrainConfig, step: int, iterations: int) -> float:
+    """Adam's rate at `step`: config.lr, falling linearly to zero over the last `lr_decay` of the
+    run. Adam at a constant rate leaves the weights jittering around their optimum by about the
+    rate; annealing it at the end lets them settle (a resumed run takes the rate asked for now)."""
+    decay_steps = config.lr_decay * iterations
+    if decay_steps <= 0:
+        return config.lr
+    return config.lr * min(1.0, (iterations - step) / decay_steps)
 
 
 def _kept(saved: int) -> str:
@@ -472,7 +482,7 @@ def _comparable(config: TrainConfig) -> dict:
     crops, is a schedule, not another run)."""
     data = dataclasses.asdict(config)
     for key in ("device", "progress", "checkpoint_every", "iterations", "epochs", "compile", "ema", "lr",
-                "image_size", "overwrite"):
+                "lr_decay", "image_size", "overwrite"):
         data.pop(key)
     return data
 
