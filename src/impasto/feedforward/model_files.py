@@ -219,9 +219,9 @@ def named_style(model: str | os.PathLike, meta: dict[str, str]) -> str | None:
     (a renamed mine.safetensors); None where it names the file only."""
     base, name = split_style(model)
     if name is None:
-        own = json.loads(meta.get("own_style_names", "[]"))
         name = Path(base).stem if Path(base).suffix == ".safetensors" else str(base)
-        if name not in style_names(meta) and len(own) == 1:
+        own = json.loads(meta.get("own_style_names", "[]")) if name not in style_names(meta) else []
+        if len(own) == 1:
             return own[0]
     return name if name in style_names(meta) else None
 
